@@ -1,0 +1,32 @@
+# The two commands a new user needs are `make run` and `make test`.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
+
+.PHONY: install run test lint format bench docs clean
+
+install: ## create .venv with the locked dependencies (installs uv first if needed)
+	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
+	$(UV) sync --frozen
+
+run: install ## run the whole pipeline on data/sample with the embedded database
+	.venv/bin/condo pipeline --source data/sample
+
+test: install ## run the whole test suite (unit, integration and end-to-end)
+	.venv/bin/pytest
+
+lint: install ## ruff and sqlfluff
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/sqlfluff lint models tests/dbt macros
+
+format: install
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+docs: install ## build and serve the dbt docs on http://127.0.0.1:8080
+	.venv/bin/condo docs
+
+clean: ## stop the embedded database and remove local state
+	-.venv/bin/condo db stop
+	rm -rf .condo target logs data/lake data/landing

