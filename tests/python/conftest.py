@@ -1,0 +1,81 @@
+"""Shared fixtures: one real PostgreSQL server and one real SparkSession per test session.
+
+The server is the embedded one, started in a temporary state directory so tests never
+touch the user's ``.condo``; set ``CONDO_TEST_DATABASE_URL`` to run against an external
+server instead. Each test that needs a clean slate asks for ``fresh_db``, which creates
+a new database and points ``CONDO_DATABASE_URL`` at it for the duration of the test.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from spark_loaders import connection
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="session")
+def test_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    state = tmp_path_factory.mktemp("condo-state")
+    previous = {k: os.environ.get(k) for k in ("CONDO_STATE_DIR", "CONDO_HOME")}
+    os.environ["CONDO_STATE_DIR"] = str(state)
+    os.environ["CONDO_HOME"] = str(PROJECT_ROOT)
+    yield state
+    for key, value in previous.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def pg_server(test_state_dir: Path) -> Iterator[connection.ConnectionInfo]:
+    """The PostgreSQL server for this test session (admin connection to its default db)."""
+    external = os.environ.get("CONDO_TEST_DATABASE_URL")
+    for key in ("CONDO_DATABASE_URL", "PGHOST"):
+        os.environ.pop(key, None)
+    if external:
+        yield connection.from_url(external)
+        return
+    from spark_loaders import embedded_pg
+
+    info = embedded_pg.ensure_running()
+    yield info
+    embedded_pg.stop()
+
+
+@pytest.fixture
+def fresh_db(pg_server: connection.ConnectionInfo, monkeypatch: pytest.MonkeyPatch):
+    """A brand-new empty database; every project component resolves to it during the test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = pg_server.psycopg_kwargs()
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    info = connection.ConnectionInfo(
+        host=pg_server.host, port=pg_server.port, user=pg_server.user,
+        password=pg_server.password, dbname=name, source="url",
+    )
+    monkeypatch.setenv("CONDO_DATABASE_URL", info.url())
+    yield info
+    with psycopg.connect(**admin, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+@pytest.fixture(scope="session")
+def spark(test_state_dir: Path):
+    """The one SparkSession of the test session (local[2], Hive catalog in a temp dir)."""
+    os.environ.setdefault("CONDO_SPARK_MASTER", "local[2]")
+    os.environ.setdefault("CONDO_SHUFFLE_PARTITIONS", "4")
+    from spark_loaders.spark_session import get_spark
+
+    session = get_spark("condo-tests", hive=True)
+    yield session
+    session.stop()
