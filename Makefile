@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
-.PHONY: install run test lint format bench docs clean
+.PHONY: install run test lint format docs dist clean
 
 install: ## create .venv with the locked dependencies (installs uv first if needed)
 	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
@@ -27,6 +27,11 @@ format: install
 docs: install ## build and serve the dbt docs on http://127.0.0.1:8080
 	.venv/bin/condo docs
 
+dist: ## zip the spark_loaders package for spark-submit --py-files
+	@mkdir -p dist
+	rm -f dist/spark_loaders.zip
+	zip -qr dist/spark_loaders.zip spark_loaders -x '*/__pycache__/*' || python3 -c "import shutil; shutil.make_archive('dist/spark_loaders', 'zip', '.', 'spark_loaders')"
+
 clean: ## stop the embedded database and remove local state
 	-.venv/bin/condo db stop
-	rm -rf .condo target logs data/lake data/landing
+	rm -rf .condo target logs dist data/lake data/landing
