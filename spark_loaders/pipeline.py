@@ -1,0 +1,171 @@
+"""``condo pipeline``: load, then ``dbt build``, then export, in one process.
+
+One SparkSession serves the three stages: the loaders and the export use it directly,
+and on the ``spark`` target dbt-spark's ``session`` method picks up the same session,
+which also keeps Derby's one-process metastore happy.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spark_loaders.dbt_env import dbt_environment
+from spark_loaders.errors import CondoError
+from spark_loaders.paths import project_root
+
+TARGETS = ("postgres", "spark")
+
+
+@dataclass
+class StageResult:
+    name: str
+    seconds: float
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class PipelineResult:
+    stages: list[StageResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(stage.ok for stage in self.stages)
+
+
+class StageFailed(CondoError):
+    """A stage failed; the message names it."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class DbtOutcome:
+    success: bool
+    failures: int
+    errors: int
+    warnings: int
+    skipped: int
+
+
+def summarize_dbt_statuses(statuses: Sequence[str]) -> DbtOutcome:
+    """Count dbt node statuses. Only ``error`` and ``fail`` fail the build; ``warn`` (a
+    warn-severity test) is reported but does not stop the pipeline."""
+    failures = sum(1 for s in statuses if s == "fail")
+    errors = sum(1 for s in statuses if s in ("error", "runtime error"))
+    warnings = sum(1 for s in statuses if s == "warn")
+    skipped = sum(1 for s in statuses if s == "skipped")
+    return DbtOutcome(failures + errors == 0, failures, errors, warnings, skipped)
+
+
+def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
+    """``dbt build`` in this process, so the spark target shares the pipeline's session."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_environment(target))
+    root = project_root()
+    args = [
+        "build",
+        "--target",
+        target,
+        "--project-dir",
+        str(root),
+        "--profiles-dir",
+        str(root / "profiles"),
+        *extra_args,
+    ]
+    result = dbtRunner().invoke(args)
+    if result.exception is not None and result.result is None:
+        raise StageFailed(f"stage 'dbt build' failed: {result.exception}")
+    statuses = [str(getattr(r.status, "value", r.status)) for r in (result.result or [])]
+    outcome = summarize_dbt_statuses(statuses)
+    if not result.success and outcome.success:
+        # dbt said no without a failing node (e.g. a compilation error).
+        return DbtOutcome(
+            False, outcome.failures, outcome.errors + 1, outcome.warnings, outcome.skipped
+        )
+    return outcome
+
+
+def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]], echo) -> None:
+    echo(f"==> {name}")
+    start = time.perf_counter()
+    try:
+        ok, detail = fn()
+    except CondoError as exc:
+        ok, detail = False, str(exc)
+    except Exception:
+        # A bug, not a user error: name the stage, then let the traceback through.
+        echo(f"<== {name}: FAILED unexpectedly after {time.perf_counter() - start:.1f}s")
+        raise
+    stage = StageResult(name, time.perf_counter() - start, ok, detail)
+    result.stages.append(stage)
+    echo(
+        f"<== {name}: {'ok' if ok else 'FAILED'} in {stage.seconds:.1f}s{' - ' + detail if detail else ''}"
+    )
+    if not ok:
+        raise StageFailed(f"pipeline stopped: stage '{name}' failed: {detail}")
+
+
+def run_pipeline(
+    *,
+    source: Sequence[Path],
+    out: Path,
+    target: str = "postgres",
+    force: bool = False,
+    echo: Callable[[str], Any] = print,
+) -> PipelineResult:
+    if target not in TARGETS:
+        raise CondoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    for path in source:
+        if not Path(path).exists():
+            raise CondoError(f"source path does not exist: {path}")
+    from spark_loaders.spark_session import get_spark
+
+    result = PipelineResult()
+    state: dict[str, Any] = {}
+
+    def start_spark() -> tuple[bool, str]:
+        state["spark"] = get_spark("condo-pipeline", hive=target == "spark")
+        if target == "postgres":
+            from spark_loaders import connection
+
+            info = connection.resolve()
+            return True, f"database {info.url(hide_password=True)}"
+        return True, f"Spark {state['spark'].version}"
+
+    def load() -> tuple[bool, str]:
+        from spark_loaders.ingest.api import ingest_files
+
+        report = ingest_files(state["spark"], list(source), target=target, force=force)
+        totals = report.totals() if callable(getattr(report, "totals", None)) else None
+        detail = f"{len(report.files)} files"
+        if totals:
+            detail += ", " + ", ".join(f"{k} {v}" for k, v in totals.items())
+        return bool(report.ok), detail
+
+    def dbt_build() -> tuple[bool, str]:
+        outcome = run_dbt_build(target)
+        detail = (
+            f"{outcome.failures} failed tests, {outcome.errors} errors, "
+            f"{outcome.warnings} warnings, {outcome.skipped} skipped"
+        )
+        return outcome.success, detail
+
+    def export() -> tuple[bool, str]:
+        from spark_loaders.export.api import export_gold
+
+        results = export_gold(state["spark"], out=out, target=target)
+        state["exports"] = results
+        return True, f"{len(results)} models written to {out}"
+
+    _timed(result, "start", start_spark, echo)
+    _timed(result, "load", load, echo)
+    _timed(result, "dbt build", dbt_build, echo)
+    _timed(result, "export", export, echo)
+    return result
