@@ -48,14 +48,22 @@ def check_java(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
     java = find_java(environ)
     if java is None:
         where = "JAVA_HOME" if environ.get("JAVA_HOME") else "PATH"
-        raise CondoError(f"Spark needs Java {MIN_JAVA}+, but no `java` was found on {where}: {INSTALL_HINT}")
+        raise CondoError(
+            f"Spark needs Java {MIN_JAVA}+, but no `java` was found on {where}: {INSTALL_HINT}"
+        )
     try:
         result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CondoError(f"Spark needs Java {MIN_JAVA}+, but `{java} -version` failed ({exc}): {INSTALL_HINT}") from None
+        raise CondoError(
+            f"Spark needs Java {MIN_JAVA}+, but `{java} -version` failed ({exc}): {INSTALL_HINT}"
+        ) from None
     major = parse_java_major(result.stderr + result.stdout)
     if major is None:
-        raise CondoError(f"could not read the version of {java}; Spark needs Java {MIN_JAVA}+: {INSTALL_HINT}")
+        raise CondoError(
+            f"could not read the version of {java}; Spark needs Java {MIN_JAVA}+: {INSTALL_HINT}"
+        )
     if major < MIN_JAVA:
-        raise CondoError(f"Spark needs Java {MIN_JAVA}+, but {java} is Java {major}: {INSTALL_HINT}")
+        raise CondoError(
+            f"Spark needs Java {MIN_JAVA}+, but {java} is Java {major}: {INSTALL_HINT}"
+        )
     return major

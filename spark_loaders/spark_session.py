@@ -89,7 +89,11 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
 
 def require_jdbc() -> None:
     """Fail clearly when a JDBC read or write is about to happen without a driver."""
-    if jdbc_jar() is None and not os.environ.get("CONDO_SPARK_PACKAGES") and not under_spark_submit():
+    if (
+        jdbc_jar() is None
+        and not os.environ.get("CONDO_SPARK_PACKAGES")
+        and not under_spark_submit()
+    ):
         raise CondoError(
             "the PostgreSQL JDBC driver was not found: install Debian's libpostgresql-jdbc-java, "
             f"set CONDO_JDBC_JAR to a postgresql-*.jar, or set CONDO_SPARK_PACKAGES={JDBC_PACKAGE}"

@@ -51,6 +51,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"embedded PostgreSQL is running at {info.url(hide_password=True)}")
         return 0
     if args.action == "stop":
-        print("embedded PostgreSQL stopped" if embedded_pg.stop() else "embedded PostgreSQL was not running")
+        print(
+            "embedded PostgreSQL stopped"
+            if embedded_pg.stop()
+            else "embedded PostgreSQL was not running"
+        )
         return 0
     raise AssertionError(args.action)

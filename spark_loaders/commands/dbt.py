@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def passthrough(args: list[str]) -> int:
     env = dbt_environment(target_from_args(args))
-    dbt = shutil.which("dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")]))
+    dbt = shutil.which(
+        "dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    )
     if dbt is None:
         raise CondoError("dbt is not installed in this environment; run `make install`")
     os.chdir(project_root())
