@@ -1,0 +1,1 @@
+"""Synthetic CondoManage extracts: see :mod:`spark_loaders.generator.core`."""
