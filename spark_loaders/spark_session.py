@@ -87,14 +87,39 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
     return spark
 
 
-def require_jdbc() -> None:
-    """Fail clearly when a JDBC read or write is about to happen without a driver."""
+JDBC_DRIVER_CLASS = "org.postgresql.Driver"
+
+
+def _missing_driver_message() -> str:
+    return (
+        "the PostgreSQL JDBC driver was not found: install Debian's libpostgresql-jdbc-java, "
+        f"set CONDO_JDBC_JAR to a postgresql-*.jar, or set CONDO_SPARK_PACKAGES={JDBC_PACKAGE}"
+    )
+
+
+def jdbc_driver_loadable(spark: SparkSession) -> bool:
+    """Whether the session's JVM can load the PostgreSQL driver class (the real test:
+    a session started by spark-submit or by someone else may lack the jar)."""
+    jvm = getattr(spark, "_jvm", None) or spark.sparkContext._jvm
+    try:
+        jvm.org.apache.spark.util.Utils.classForName(JDBC_DRIVER_CLASS, True, False)
+        return True
+    except Exception:
+        return False
+
+
+def require_jdbc(spark: SparkSession | None = None) -> None:
+    """Fail clearly when a JDBC read or write is about to happen without a driver.
+
+    Without ``spark`` this checks the configuration before a session starts; with it, it
+    asks the session's JVM whether the driver class actually loads."""
+    if spark is not None:
+        if not jdbc_driver_loadable(spark):
+            raise CondoError(_missing_driver_message())
+        return
     if (
         jdbc_jar() is None
         and not os.environ.get("CONDO_SPARK_PACKAGES")
         and not under_spark_submit()
     ):
-        raise CondoError(
-            "the PostgreSQL JDBC driver was not found: install Debian's libpostgresql-jdbc-java, "
-            f"set CONDO_JDBC_JAR to a postgresql-*.jar, or set CONDO_SPARK_PACKAGES={JDBC_PACKAGE}"
-        )
+        raise CondoError(_missing_driver_message())

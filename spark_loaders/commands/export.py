@@ -1,16 +1,75 @@
-"""``condo export``: placeholder until its issue lands."""
+"""``condo export``: write the gold models as Parquet datasets under ``data/lake/gold/``."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
 
-from spark_loaders.errors import CondoError
+from spark_loaders.export.models import MODEL_NAMES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("export", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "export",
+        help="export the gold models to Parquet (one dataset directory per model)",
+        description=(
+            "Read the gold models (PostgreSQL over JDBC, or Spark tables with --target spark) "
+            "and publish each one atomically as <out>/<model>/ with a _manifest.json."
+        ),
+    )
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="output directory (default: data/lake/gold/ in the project)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODEL_NAMES,
+        metavar="MODEL",
+        help=f"models to export (default: all of {', '.join(MODEL_NAMES)})",
+    )
+    parser.add_argument(
+        "--target",
+        choices=("postgres", "spark"),
+        default="postgres",
+        help="where gold lives: PostgreSQL (default) or the Spark catalog",
+    )
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError
+
+
 def run(args: argparse.Namespace) -> int:
-    raise CondoError("`condo export` is not implemented yet")
+    from spark_loaders.export import export_gold
+    from spark_loaders.spark_session import get_spark, require_jdbc
+
+    started = time.perf_counter()
+    if args.target == "postgres":
+        require_jdbc()
+    spark = get_spark("condo-export", hive=args.target == "spark")
+    results = export_gold(spark, out=args.out, models=args.models, target=args.target)
+    for r in results:
+        print(
+            f"{r.model:36} {r.rows:>10} rows  {r.files:>3} file(s)  {_size(r.bytes):>10}  "
+            f"{r.seconds:6.1f}s  <- {r.source} ({r.read_partitions} read partition(s))"
+        )
+    if results:
+        print(
+            f"Parquet datasets in {results[0].path.parent} ({time.perf_counter() - started:.1f}s)"
+        )
+    return 0
