@@ -1,0 +1,415 @@
+"""Build, run and stop the streaming query; shared by ``condo stream`` and ``stream_files.py``.
+
+One query watches the landing directory for all four entities. Each micro-batch's file list
+goes to the batch loader through :class:`~spark_loaders.streaming.batch.BatchProcessor`.
+``--available-now`` drains the backlog in bounded micro-batches and exits; otherwise the
+query runs on a processing-time trigger until SIGINT or SIGTERM, and then stops once the
+current micro-batch has committed (a second signal stops at once, which is still safe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spark_loaders.errors import CondoError
+from spark_loaders.paths import landing_dir, project_root, state_dir
+from spark_loaders.streaming import ledger
+from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
+from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
+from spark_loaders.streaming.query_id import is_local, read_query_id
+from spark_loaders.streaming.source import CSV_GLOB, check_layout, landing_files, local_path
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from spark_loaders.connection import ConnectionInfo
+
+QUERY_NAME = "condo_stream"
+DEFAULT_MAX_FILES = 20
+
+
+def default_checkpoint() -> Path:
+    return state_dir() / "stream" / "checkpoint"
+
+
+def default_status_file() -> Path:
+    return state_dir() / "stream" / "status.json"
+
+
+def default_archive() -> Path:
+    return project_root() / "data" / "processed"
+
+
+def default_rejected() -> Path:
+    return project_root() / "data" / "rejected"
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    landing: str
+    checkpoint: str
+    archive: str
+    rejected: Path | None
+    status_file: Path | None
+    trigger_seconds: float = 1.0
+    available_now: bool = False
+    max_files_per_trigger: int = DEFAULT_MAX_FILES
+    db_retry_seconds: float = 60.0
+    http_port: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "landing": self.landing,
+            "checkpoint": self.checkpoint,
+            "archive": self.archive,
+            "rejected": str(self.rejected) if self.rejected else None,
+            "trigger": "available-now" if self.available_now else f"{self.trigger_seconds:g} s",
+            "max_files_per_trigger": self.max_files_per_trigger,
+        }
+
+
+@dataclass
+class RunResult:
+    query_id: str | None
+    totals: dict[str, int] = field(default_factory=dict)
+    stopped_by_signal: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.totals.get("files_rejected", 0) else 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--landing",
+        metavar="DIR",
+        help="directory (or URI) to watch for CSV files (default: data/landing/)",
+    )
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument(
+        "--trigger",
+        metavar="SECONDS",
+        type=float,
+        default=1.0,
+        help="start a micro-batch every SECONDS while files arrive (default: 1)",
+    )
+    when.add_argument(
+        "--available-now",
+        action="store_true",
+        help="process everything present in bounded micro-batches, then exit (CI, cron)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="Spark checkpoint directory (default: .condo/stream/checkpoint)",
+    )
+    parser.add_argument(
+        "--max-files-per-trigger",
+        metavar="N",
+        type=int,
+        default=DEFAULT_MAX_FILES,
+        help=f"at most N files per micro-batch (default: {DEFAULT_MAX_FILES})",
+    )
+    parser.add_argument(
+        "--archive",
+        metavar="DIR",
+        help="where Spark moves committed files; outside the landing dir (default: data/processed/)",
+    )
+    parser.add_argument(
+        "--rejected",
+        metavar="DIR",
+        help="where copies of whole-file rejects and their reasons go (default: data/rejected/)",
+    )
+    parser.add_argument(
+        "--status-file",
+        metavar="FILE",
+        help="JSON progress file for monitoring (default: .condo/stream/status.json)",
+    )
+    parser.add_argument(
+        "--http-port",
+        metavar="PORT",
+        type=int,
+        help="also serve the progress JSON on http://127.0.0.1:PORT/status",
+    )
+    parser.add_argument(
+        "--db-retry-seconds",
+        metavar="S",
+        type=float,
+        default=60.0,
+        help="how long a micro-batch waits for PostgreSQL to come back before failing (default: 60)",
+    )
+
+
+def _location(value: str | None, default: Path) -> str:
+    if value is None:
+        return str(default)
+    return value if not is_local(value) else str(Path(local_path(value)).resolve())
+
+
+def config_from_args(args: argparse.Namespace) -> StreamConfig:
+    if args.trigger is not None and args.trigger <= 0:
+        raise CondoError("--trigger must be a positive number of seconds")
+    if args.max_files_per_trigger < 1:
+        raise CondoError("--max-files-per-trigger must be at least 1")
+    landing = _location(args.landing, landing_dir())
+    if args.landing is None:
+        landing_dir().mkdir(parents=True, exist_ok=True)
+    return StreamConfig(
+        landing=landing,
+        checkpoint=_location(args.checkpoint, default_checkpoint()),
+        archive=_location(args.archive, default_archive()),
+        rejected=Path(args.rejected).resolve() if args.rejected else default_rejected(),
+        status_file=Path(args.status_file).resolve() if args.status_file else default_status_file(),
+        trigger_seconds=args.trigger or 1.0,
+        available_now=bool(args.available_now),
+        max_files_per_trigger=args.max_files_per_trigger,
+        db_retry_seconds=args.db_retry_seconds,
+        http_port=args.http_port,
+    )
+
+
+def _connector(info: ConnectionInfo) -> Callable[[], Any]:
+    import psycopg
+
+    def connect() -> Any:
+        return psycopg.connect(**info.psycopg_kwargs(), connect_timeout=5)
+
+    return connect
+
+
+def prepare_database(connect: Callable[[], Any]) -> None:
+    """Create the loader's schema and ``ops.stream_batches`` (idempotent)."""
+    try:
+        from spark_loaders.ingest.ddl import ensure_schema
+    except ImportError as exc:
+        raise CondoError(
+            f"the batch loader (spark_loaders.ingest) is not available: {exc}"
+        ) from None
+    try:
+        with connect() as conn:
+            ensure_schema(conn)
+            ledger.ensure_table(conn)
+    except Exception as exc:
+        if type(exc).__module__.startswith("psycopg"):
+            raise CondoError(f"cannot reach PostgreSQL: {first_line(exc)}") from None
+        raise
+
+
+def run_stream(
+    spark: SparkSession,
+    cfg: StreamConfig,
+    *,
+    stop: threading.Event | None = None,
+    force_stop: threading.Event | None = None,
+    ingest: Callable[..., Any] | None = None,
+    log: Callable[[str], None] = print,
+) -> RunResult:
+    """Run the query until it drains (available-now) or ``stop`` is set; raise
+    :class:`StreamFailed` if a micro-batch could not be committed."""
+    from spark_loaders import connection
+
+    stop = stop or threading.Event()
+    force_stop = force_stop or threading.Event()
+    check_layout(cfg.landing, cfg.archive)
+    info = connection.resolve()
+    connect = _connector(info)
+    prepare_database(connect)
+
+    board = StatusBoard(cfg.status_file, config=cfg.describe())
+    processor = BatchProcessor(
+        spark,
+        BatchSettings(rejected_dir=cfg.rejected, db_retry_seconds=cfg.db_retry_seconds),
+        query_id=lambda: read_query_id(cfg.checkpoint, spark),
+        connect=connect,
+        ingest=ingest,
+        on_batch=board.add_batch,
+        log=log,
+    )
+    listener = ProgressListener(board)
+    spark.streams.addListener(listener)
+    server = serve_status(board, cfg.http_port) if cfg.http_port else None
+    try:
+        files = landing_files(
+            spark, cfg.landing, archive=cfg.archive, max_files_per_trigger=cfg.max_files_per_trigger
+        )
+        writer = (
+            files.writeStream.queryName(QUERY_NAME)
+            .option("checkpointLocation", cfg.checkpoint)
+            .foreachBatch(processor)
+        )
+        if cfg.available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(
+                processingTime=f"{int(cfg.trigger_seconds * 1000)} milliseconds"
+            )
+        query = writer.start()
+        query_id = str(query.id)
+        board.update(query_id=query_id)
+        mode = (
+            "available-now"
+            if cfg.available_now
+            else f"trigger {cfg.trigger_seconds:g} s, until SIGINT/SIGTERM"
+        )
+        log(
+            f"condo stream: watching {cfg.landing} ({mode}, <= {cfg.max_files_per_trigger} files "
+            f"per micro-batch); checkpoint {cfg.checkpoint}; query id {query_id}"
+        )
+        stopped_by_signal = _supervise(query, processor, board, cfg, connect, stop, force_stop, log)
+        error = query.exception()
+        if error is not None:
+            message = processor.fatal_error or first_line(error)
+            board.update(state="failed", error=message)
+            raise StreamFailed(message)
+        board.update(state="stopped")
+        totals = board.snapshot()["totals"]
+        log(
+            f"condo stream: stopped after {totals['batches']} micro-batch(es): "
+            f"{totals['files']} file(s) ({totals['files_loaded']} loaded, "
+            f"{totals['files_skipped']} skipped, {totals['files_rejected']} rejected), "
+            f"{totals['rows_loaded']:,} rows loaded, {totals['rows_rejected']:,} rejected"
+        )
+        return RunResult(query_id=query_id, totals=totals, stopped_by_signal=stopped_by_signal)
+    finally:
+        spark.streams.removeListener(listener)
+        if server is not None:
+            server.shutdown()
+
+
+def _supervise(
+    query: Any,
+    processor: BatchProcessor,
+    board: StatusBoard,
+    cfg: StreamConfig,
+    connect: Callable[[], Any],
+    stop: threading.Event,
+    force_stop: threading.Event,
+    log: Callable[[str], None],
+) -> bool:
+    """Wait for the query to end; on ``stop``, let the running micro-batch finish and commit,
+    then stop the query. Returns True when stopped on request."""
+    watcher = IgnoredFileWatcher(cfg, connect, board, log)
+    while query.isActive:
+        if stop.is_set():
+            log("condo stream: stopping after the current micro-batch (signal again to stop now)")
+            while query.isActive and not force_stop.is_set():
+                status = query.status
+                if not processor.in_flight.is_set() and not status.get("isTriggerActive"):
+                    break
+                time.sleep(0.05)
+            query.stop()
+            return True
+        query.awaitTermination(0.5)
+        watcher.maybe_check(processor)
+    return False
+
+
+class IgnoredFileWatcher:
+    """Warn about files Spark's file source will never pick up: it remembers files by path,
+    so a file dropped again under a name this query already ingested is silently ignored."""
+
+    interval_seconds = 10.0
+
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        connect: Callable[[], Any],
+        board: StatusBoard,
+        log: Callable[[str], None],
+    ) -> None:
+        self.cfg = cfg
+        self.connect = connect
+        self.board = board
+        self.log = log
+        self.next_check = time.monotonic() + self.interval_seconds
+        self.reported: set[tuple[str, float]] = set()
+
+    def maybe_check(self, processor: BatchProcessor) -> None:
+        if time.monotonic() < self.next_check or not is_local(self.cfg.landing):
+            return
+        self.next_check = time.monotonic() + self.interval_seconds
+        with contextlib.suppress(Exception):
+            self.check(processor.query_id)
+
+    def check(self, query_id: str) -> list[str]:
+        candidates = {str(p): p.stat().st_mtime for p in _landing_csvs(Path(self.cfg.landing))}
+        if not candidates:
+            return []
+        with self.connect() as conn:
+            rows = conn.execute(
+                "select source_path, max(finished_at) from ops.loads "
+                "where stream_query_id = %s and source_path = any(%s) group by source_path",
+                (query_id, list(candidates)),
+            ).fetchall()
+        ignored = []
+        for path, finished in rows:
+            mtime = candidates[path]
+            if finished is not None and mtime > finished.timestamp():
+                ignored.append(path)
+                if (path, mtime) not in self.reported:
+                    self.reported.add((path, mtime))
+                    when = datetime.fromtimestamp(finished.timestamp(), UTC).isoformat()
+                    self.log(
+                        f"condo stream: WARNING {path} reuses the name of a file this stream "
+                        f"already ingested ({when}); Spark ignores re-used names, so drop it "
+                        "under a new name (e.g. with a timestamp)"
+                    )
+        self.board.update(ignored_files=sorted(ignored))
+        return ignored
+
+
+def _landing_csvs(landing: Path) -> Iterator[Path]:
+    for p in landing.iterdir():
+        if p.is_file() and p.suffix.lower() == ".csv" and not p.name.startswith((".", "_")):
+            yield p
+
+
+@contextlib.contextmanager
+def graceful_signals() -> Iterator[tuple[threading.Event, threading.Event]]:
+    """SIGINT/SIGTERM set ``stop``; a second one sets ``force_stop`` too."""
+    stop, force = threading.Event(), threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            force.set()
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop, force
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Entry point for ``condo stream`` and ``spark-submit spark_loaders/stream_files.py``."""
+    from spark_loaders.spark_session import get_spark
+
+    cfg = config_from_args(args)
+    with graceful_signals() as (stop, force):
+        spark = get_spark("condo-stream")
+        result = run_stream(spark, cfg, stop=stop, force_stop=force, log=_log)
+    if result.exit_code:
+        _log(
+            f"condo stream: {result.totals['files_rejected']} file(s) rejected whole; "
+            f"see {cfg.rejected} and ops.loads"
+        )
+    return result.exit_code if cfg.available_now else 0
+
+
+def _log(message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    print(f"{stamp} {message}", flush=True)
+
+
+__all__ = ["CSV_GLOB", "StreamConfig", "add_arguments", "config_from_args", "main", "run_stream"]
