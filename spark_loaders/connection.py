@@ -2,9 +2,10 @@
 
 Resolution order:
 
-1. ``CONDO_DATABASE_URL`` (a libpq URL such as ``postgresql://user:pw@host:5432/db``);
+1. ``CONDO_DATABASE_URL`` (a libpq URL such as ``postgresql://user:pw@host:5432/db``,
+   optionally with ``?sslmode=require``);
 2. the standard libpq variables, as soon as ``PGHOST`` is set
-   (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``);
+   (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``);
 3. otherwise the embedded server under ``.condo/pg``, started on demand.
 
 Everything (the loaders, dbt through ``profiles/profiles.yml``, the export and the
@@ -17,11 +18,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from spark_loaders.errors import CondoError
 
 Source = Literal["url", "env", "embedded"]
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -32,16 +35,29 @@ class ConnectionInfo:
     password: str | None
     dbname: str
     source: Source
+    sslmode: str | None = None  # libpq's sslmode; None leaves the client default (prefer)
+
+    @property
+    def _netloc_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
 
     def url(self, *, hide_password: bool = False) -> str:
         """A libpq URL, usable by psql, psycopg and most clients."""
         auth = quote(self.user, safe="")
         if self.password:
             auth += ":" + ("***" if hide_password else quote(self.password, safe=""))
-        return f"postgresql://{auth}@{self.host}:{self.port}/{quote(self.dbname, safe='')}"
+        query = f"?sslmode={self.sslmode}" if self.sslmode else ""
+        return (
+            f"postgresql://{auth}@{self._netloc_host}:{self.port}/"
+            f"{quote(self.dbname, safe='')}{query}"
+        )
 
     def jdbc_url(self) -> str:
-        return f"jdbc:postgresql://{self.host}:{self.port}/{self.dbname}"
+        query = f"?sslmode={self.sslmode}" if self.sslmode else ""
+        return (
+            f"jdbc:postgresql://{self._netloc_host}:{self.port}/"
+            f"{quote(self.dbname, safe='')}{query}"
+        )
 
     def jdbc_properties(self) -> dict[str, str]:
         props = {"user": self.user, "driver": "org.postgresql.Driver"}
@@ -59,6 +75,8 @@ class ConnectionInfo:
         }
         if self.password:
             kwargs["password"] = self.password
+        if self.sslmode:
+            kwargs["sslmode"] = self.sslmode
         return kwargs
 
     def env(self) -> dict[str, str]:
@@ -70,19 +88,41 @@ class ConnectionInfo:
             "PGDATABASE": self.dbname,
         }
         env["PGPASSWORD"] = self.password or ""
+        if self.sslmode:
+            env["PGSSLMODE"] = self.sslmode
         return env
 
 
+def _port(text: str, where: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
+        raise CondoError(f"{where} must be a port number between 1 and 65535, got {text!r}")
+    return int(text)
+
+
+def _sslmode(value: str | None, where: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if value not in SSL_MODES:
+        raise CondoError(f"{where} must be one of {', '.join(SSL_MODES)}, got {value!r}")
+    return value
+
+
 def from_url(url: str) -> ConnectionInfo:
-    parts = urlsplit(url)
+    parts = urlsplit(url.strip())
     if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
         raise CondoError(
             "CONDO_DATABASE_URL must look like postgresql://user:password@host:5432/dbname"
         )
-    try:
-        port = parts.port or 5432
-    except ValueError as exc:
-        raise CondoError(f"CONDO_DATABASE_URL has an invalid port: {exc}") from None
+    netloc_port = parts.netloc.rpartition("@")[2].rpartition("]")[2]
+    port_text = netloc_port.rpartition(":")[2] if ":" in netloc_port else ""
+    port = _port(port_text, "the port in CONDO_DATABASE_URL") if port_text else 5432
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unsupported = sorted(set(params) - {"sslmode"})
+    if unsupported:
+        raise CondoError(
+            f"CONDO_DATABASE_URL has unsupported parameter(s) {', '.join(unsupported)} "
+            "(only sslmode is understood)"
+        )
     user = unquote(parts.username or "postgres")
     return ConnectionInfo(
         host=parts.hostname,
@@ -91,6 +131,7 @@ def from_url(url: str) -> ConnectionInfo:
         password=unquote(parts.password) if parts.password else None,
         dbname=unquote(parts.path.lstrip("/")) or user,
         source="url",
+        sslmode=_sslmode(params.get("sslmode"), "sslmode in CONDO_DATABASE_URL"),
     )
 
 
@@ -102,17 +143,16 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> ConnectionIn
     host = environ.get("PGHOST")
     if not host:
         return None
-    port_text = environ.get("PGPORT", "5432")
-    if not port_text.isdigit():
-        raise CondoError(f"PGPORT must be a number, got {port_text!r}")
-    user = environ.get("PGUSER", "postgres")
+    port = _port(environ.get("PGPORT") or "5432", "PGPORT")
+    user = environ.get("PGUSER") or "postgres"
     return ConnectionInfo(
         host=host,
-        port=int(port_text),
+        port=port,
         user=user,
         password=environ.get("PGPASSWORD") or None,
-        dbname=environ.get("PGDATABASE", user),
+        dbname=environ.get("PGDATABASE") or user,
         source="env",
+        sslmode=_sslmode(environ.get("PGSSLMODE"), "PGSSLMODE"),
     )
 
 
