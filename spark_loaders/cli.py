@@ -13,7 +13,7 @@ import sys
 
 from spark_loaders.errors import CondoError
 
-COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream")
+COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
 
 
 def build_parser() -> argparse.ArgumentParser:
