@@ -1,16 +1,26 @@
-"""``condo load``: placeholder until its issue lands."""
+"""``condo load [PATH ...]``: validated, idempotent, atomic CSV loads into bronze."""
 
 from __future__ import annotations
 
 import argparse
 
-from spark_loaders.errors import CondoError
+from spark_loaders.ingest.cli_run import add_arguments, run_load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("load", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "load",
+        help="load CSV extracts into bronze (validated, idempotent, atomic per file)",
+        description="Load CSV extracts into bronze. Each file commits its rows, rejects and "
+        "ledger entry in one transaction; files already loaded are skipped. Exit code 1 if "
+        "a file is rejected whole, fails, or exceeds --max-reject-rate.",
+    )
+    add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CondoError("`condo load` is not implemented yet")
+    from spark_loaders.spark_session import get_spark
+
+    spark = get_spark("condo-load", hive=args.target == "spark")
+    return run_load(spark, args.paths, args)

@@ -1,0 +1,102 @@
+"""Feed Arrow batches of ready-made COPY lines to PostgreSQL without touching rows in Python,
+and count what they hold. Used by the Spark tasks and by the driver alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from spark_loaders.ingest.entities import REASON_BIT, REASONS
+
+
+def line_bytes(array: pa.Array) -> memoryview:
+    """The concatenated bytes of a string array's non-null values (each ends with a newline).
+
+    Null and empty entries occupy no bytes in the data buffer, so the slice between the first
+    and last offsets is exactly the text to send.
+    """
+    if len(array) == 0 or array.null_count == len(array):
+        return memoryview(b"")
+    _, offsets_buffer, data = array.buffers()
+    kind = "q" if pa.types.is_large_string(array.type) else "i"
+    offsets = memoryview(offsets_buffer).cast(kind)
+    start = offsets[array.offset]
+    end = offsets[array.offset + len(array)]
+    return memoryview(data)[start:end]
+
+
+@dataclass
+class Stats:
+    rows: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    repaired: int = 0
+    id_min: int | None = None  # over loaded rows
+    id_max: int | None = None
+    max_valid_id: int | None = None  # over rows with a usable id (the high-water mark rule)
+    by_reason: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+    def add(self, other: Stats) -> None:
+        self.rows += other.rows
+        self.loaded += other.loaded
+        self.rejected += other.rejected
+        self.repaired += other.repaired
+        self.id_min = _min(self.id_min, other.id_min)
+        self.id_max = _max(self.id_max, other.id_max)
+        self.max_valid_id = _max(self.max_valid_id, other.max_valid_id)
+        for reason, count in other.by_reason.items():
+            self.by_reason[reason] += count
+
+    def as_row(self) -> dict:
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "by_reason"}
+        row.update({f"r_{r}": c for r, c in self.by_reason.items()})
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict) -> Stats:
+        names = {f.name for f in fields(cls)} - {"by_reason"}
+        stats = cls(**{k: row[k] for k in names})
+        stats.by_reason = {r: int(row[f"r_{r}"]) for r in REASONS}
+        return stats
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def batch_stats(batch: pa.RecordBatch) -> Stats:
+    ok = batch.column("_ok_line").is_valid()
+    mask = batch.column("_mask")
+    ids = batch.column("_id")
+    rows = batch.num_rows
+    loaded = pc.sum(ok).as_py() or 0
+    loaded_ids = pc.min_max(pc.filter(ids, ok))
+    stats = Stats(
+        rows=rows,
+        loaded=loaded,
+        rejected=rows - loaded,
+        repaired=pc.sum(pc.and_(ok, batch.column("_repaired"))).as_py() or 0,
+        id_min=loaded_ids["min"].as_py(),
+        id_max=loaded_ids["max"].as_py(),
+        max_valid_id=pc.max(ids).as_py(),
+    )
+    if stats.rejected:
+        for reason in REASONS:
+            hit = pc.not_equal(pc.bit_wise_and(mask, pa.scalar(REASON_BIT[reason], pa.int32())), 0)
+            stats.by_reason[reason] = pc.sum(hit).as_py() or 0
+    return stats
+
+
+def copy_batches(cursor, statement: str, arrays: Iterable[pa.Array]) -> None:
+    with cursor.copy(statement) as copy:
+        for array in arrays:
+            chunk = line_bytes(array)
+            if len(chunk):
+                copy.write(chunk)

@@ -1,0 +1,188 @@
+"""Load one file into PostgreSQL bronze: the per-file protocol.
+
+1. Pre-scan the bytes (hash, size, UTF-8) outside any lock.
+2. Take the entity's advisory lock (session level: a killed loader releases it with its
+   connection), drop leftovers of killed runs, and look the hash up in the ledger.
+3. Parse and validate with Spark, write rows and rejects (bulk staging or direct).
+4. One transaction: publish rows and rejects, replace the previous load on ``--force``, write
+   the ledger entry, raise the id high-water mark.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import psycopg
+from pyspark.sql import SparkSession
+
+from spark_loaders.ingest import ledger
+from spark_loaders.ingest.copy_stream import Stats
+from spark_loaders.ingest.csv_split import UnterminatedQuote
+from spark_loaders.ingest.ddl import LOCK_NAMESPACE, entity_lock_key
+from spark_loaders.ingest.discover import SourceFile
+from spark_loaders.ingest.entities import BY_NAME
+from spark_loaders.ingest.header import HeaderError, map_header
+from spark_loaders.ingest.ids import check_room, id_outcome, positional_base
+from spark_loaders.ingest.parse import parse_file
+from spark_loaders.ingest.prescan import UnparsableHeader, prescan, read_header
+from spark_loaders.ingest.report import FileResult
+from spark_loaders.ingest.sink_postgres import (
+    Staging,
+    collect_direct,
+    drop_leftovers,
+    publish_bulk,
+    publish_direct,
+    remove_load,
+    write_bulk,
+)
+from spark_loaders.ingest.validate import check, copy_lines
+
+DEFAULT_BULK_MIN_BYTES = 8 << 20
+
+
+def bulk_min_bytes() -> int:
+    return int(os.environ.get("CONDO_LOAD_BULK_MIN_BYTES", DEFAULT_BULK_MIN_BYTES))
+
+
+@dataclass(frozen=True)
+class RunContext:
+    mode: str = "batch"
+    stream_query_id: str | None = None
+    stream_batch_id: int | None = None
+
+
+class FileRejected(Exception):
+    """The file is rejected whole: nothing of it is loaded, the reason goes to the ledger."""
+
+
+def short_error(exc: BaseException, limit: int = 400) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first if len(first) <= limit else first[: limit - 3] + "..."
+
+
+def load_file(
+    spark: SparkSession, conninfo: dict, source: SourceFile, *, force: bool, run: RunContext
+) -> FileResult:
+    clock = time.monotonic()
+    entity = BY_NAME[source.entity]
+    scan = prescan(source.path)
+    result = FileResult(source.entity, source.path, "failed", content_hash=scan.sha256)
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute(
+            "select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, entity_lock_key(entity.name))
+        )
+        drop_leftovers(conn, entity.name)
+        entry = ledger.LedgerEntry(
+            load_id=ledger.next_load_id(conn),
+            entity=entity.name,
+            source_file=source.name,
+            source_path=str(source.path),
+            content_hash=scan.sha256,
+            size_bytes=scan.size,
+            status="failed",
+            started_at=ledger.db_now(conn),
+            mode=run.mode,
+            stream_query_id=run.stream_query_id,
+            stream_batch_id=run.stream_batch_id,
+        )
+        result.load_id = entry.load_id
+        staging = Staging(entity, entry.load_id)
+        previous = ledger.find_loaded(conn, entity.name, scan.sha256)
+        try:
+            if previous is not None and not force:
+                entry.status = result.status = "skipped"
+                ledger.insert(conn, entry)
+                return result
+            if scan.encoding_error:
+                raise FileRejected(scan.encoding_error)
+            try:
+                header = read_header(source.path)
+            except UnparsableHeader as exc:
+                raise FileRejected(str(exc)) from None
+            stats = Stats()
+            base = None
+            table = None
+            bulk = False
+            if header.record is not None:
+                try:
+                    cmap = map_header(entity, header.names)
+                except HeaderError as exc:
+                    raise FileRejected(str(exc)) from None
+                entry.has_ids = cmap.has_ids
+                entry.warnings = list(cmap.warnings)
+                base = positional_base(cmap.has_ids, ledger.high_water(conn, entity.name), previous)
+                try:
+                    parsed = parse_file(spark, source.path, header.record, has_quote=scan.has_quote)
+                except UnterminatedQuote as exc:
+                    raise FileRejected(f"cannot be parsed: {exc}") from None
+                checked = check(parsed.records, entity, cmap, id_base=base)
+                lines = copy_lines(checked, entity, source_file=source.name, load_id=entry.load_id)
+                bulk = scan.size >= bulk_min_bytes()
+                if bulk:
+                    stats = write_bulk(conn, conninfo, staging, lines)
+                else:
+                    table, stats = collect_direct(lines)
+                check_room(base, stats.rows)
+            ids = id_outcome(base, stats)
+            with conn.transaction():
+                if previous is not None:
+                    remove_load(conn, entity.name, previous.load_id)
+                    ledger.mark_replaced(conn, previous.load_id, entry.load_id)
+                if bulk:
+                    publish_bulk(conn, staging)
+                elif table is not None:
+                    publish_direct(conn, staging, table)
+                entry.status = "loaded"
+                entry.rows_read, entry.rows_loaded = stats.rows, stats.loaded
+                entry.rows_rejected, entry.rows_repaired = stats.rejected, stats.repaired
+                entry.rejects_by_reason = dict(stats.by_reason)
+                entry.id_min, entry.id_max = ids.id_min, ids.id_max
+                ledger.insert(conn, entry)
+                if ids.high_water is not None:
+                    ledger.raise_high_water(conn, entity.name, ids.high_water)
+            _fill(result, entry)
+            return result
+        except FileRejected as exc:
+            entry.status = "rejected"
+            entry.error = str(exc)
+            _record_failure(conn, entry, staging)
+            _fill(result, entry)
+            return result
+        except Exception as exc:
+            entry.status = "failed"
+            entry.error = short_error(exc)
+            if not _record_failure(conn, entry, staging):
+                raise
+            _fill(result, entry)
+            return result
+        finally:
+            result.seconds = time.monotonic() - clock
+
+
+def _record_failure(conn: psycopg.Connection, entry: ledger.LedgerEntry, staging: Staging) -> bool:
+    """Drop this load's staging tables and write the ledger entry; False if the database is
+    unreachable (the caller re-raises the original error)."""
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        drop_leftovers(conn, entry.entity)
+        entry.rows_read = entry.rows_loaded = entry.rows_rejected = entry.rows_repaired = 0
+        entry.rejects_by_reason = {}
+        entry.id_min = entry.id_max = None
+        ledger.insert(conn, entry)
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _fill(result: FileResult, entry: ledger.LedgerEntry) -> None:
+    result.status = entry.status
+    result.rows_read, result.rows_loaded = entry.rows_read, entry.rows_loaded
+    result.rows_rejected, result.rows_repaired = entry.rows_rejected, entry.rows_repaired
+    result.rejects_by_reason = {k: v for k, v in entry.rejects_by_reason.items() if v}
+    result.warnings = list(entry.warnings)
+    result.error = entry.error
+    result.id_min, result.id_max = entry.id_min, entry.id_max

@@ -1,0 +1,236 @@
+"""Writing a checked file to PostgreSQL so that it becomes visible all at once.
+
+Bulk path (large files): the Spark tasks COPY, in parallel, into a new table
+``bronze_loads.<entity>_l<load_id>`` that has ``CHECK (_load_id = <load_id>)``; each task
+commits its COPY together with a marker row, so a retried task does not write twice. The
+final transaction attaches that table as the load's partition of ``bronze.<entity>`` (the
+CHECK spares PostgreSQL the validation scan), moves the rejects and writes the ledger.
+
+Direct path (small files, micro-batches): the rows come to the driver and are COPYed inside
+the final transaction into the default partition, which avoids one partition per tiny file.
+
+Leftover staging tables of a killed run are dropped the next time the entity is loaded,
+under the entity's advisory lock, which also guarantees no live loader owns them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
+from spark_loaders.ingest.ddl import LOADS_SCHEMA
+from spark_loaders.ingest.entities import REASONS, Entity
+from spark_loaders.ingest.validate import REJECT_COPY_COLUMNS, row_copy_columns
+
+STATS_SCHEMA = T.StructType(
+    [
+        T.StructField("part", T.IntegerType(), False),
+        T.StructField("rows", T.LongType(), False),
+        T.StructField("loaded", T.LongType(), False),
+        T.StructField("rejected", T.LongType(), False),
+        T.StructField("repaired", T.LongType(), False),
+        T.StructField("id_min", T.LongType(), True),
+        T.StructField("id_max", T.LongType(), True),
+        T.StructField("max_valid_id", T.LongType(), True),
+        *[T.StructField(f"r_{r}", T.LongType(), False) for r in REASONS],
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Staging:
+    entity: Entity
+    load_id: int
+
+    @property
+    def data(self) -> str:
+        return f"{LOADS_SCHEMA}.{self.entity.name}_l{self.load_id}"
+
+    @property
+    def rejects(self) -> str:
+        return f"{self.data}_rej"
+
+    @property
+    def parts(self) -> str:
+        return f"{self.data}_parts"
+
+    def row_copy(self, table: str) -> str:
+        return f"copy {table} ({', '.join(row_copy_columns(self.entity))}) from stdin (format csv)"
+
+    def reject_copy(self, table: str) -> str:
+        return f"copy {table} ({', '.join(REJECT_COPY_COLUMNS)}) from stdin (format csv)"
+
+
+def drop_leftovers(conn: psycopg.Connection, entity: str) -> list[str]:
+    """Drop staging tables of this entity that are not attached partitions. Call only while
+    holding the entity's advisory lock: then no live loader owns any of them."""
+    pattern = f"^{re.escape(entity)}_l[0-9]+(_rej|_parts)?$"
+    rows = conn.execute(
+        """
+        select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = %s and c.relkind = 'r' and c.relname ~ %s and not c.relispartition
+        """,
+        (LOADS_SCHEMA, pattern),
+    ).fetchall()
+    names = [r[0] for r in rows]
+    for name in names:
+        conn.execute(f'drop table if exists {LOADS_SCHEMA}."{name}"')
+    return names
+
+
+def create_staging(conn: psycopg.Connection, staging: Staging) -> None:
+    columns = ",\n".join(f"{c.name} {c.pg_type} not null" for c in staging.entity.columns)
+    conn.execute(
+        f"""
+        create table {staging.data} (
+            {columns},
+            _source_file text not null,
+            _source_line bigint not null,
+            _load_id bigint not null check (_load_id = {staging.load_id}),
+            _repaired boolean not null
+        );
+        create table {staging.rejects} (
+            source_line bigint not null, raw_line text not null, reasons text[] not null,
+            entity text not null, source_file text not null, load_id bigint not null
+        );
+        create table {staging.parts} (part int primary key, stats jsonb not null);
+        """
+    )
+
+
+def _task_writer(conninfo: dict, staging: Staging):
+    row_copy = staging.row_copy(staging.data)
+    reject_copy = staging.reject_copy(staging.rejects)
+    parts = staging.parts
+
+    def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        with psycopg.connect(**conninfo) as conn, conn.transaction():
+            claimed = conn.execute(
+                f"insert into {parts} (part, stats) values (%s, '{{}}') "
+                "on conflict (part) do nothing returning part",
+                (part,),
+            ).fetchone()
+            if claimed is None:
+                # An earlier attempt of this task committed: report what it wrote.
+                for _ in batches:
+                    pass
+                row = conn.execute(f"select stats from {parts} where part = %s", (part,))
+                stats = Stats.from_row(row.fetchone()[0])
+            else:
+                stats = Stats()
+                rejects: list[pa.Array] = []
+
+                def rows() -> Iterator[pa.Array]:
+                    for batch in batches:
+                        stats.add(batch_stats(batch))
+                        reject_lines = batch.column("_rej_line")
+                        if reject_lines.null_count < len(reject_lines):
+                            rejects.append(reject_lines)
+                        yield batch.column("_ok_line")
+
+                cursor = conn.cursor()
+                copy_batches(cursor, row_copy, rows())
+                if rejects:
+                    copy_batches(cursor, reject_copy, rejects)
+                conn.execute(
+                    f"update {parts} set stats = %s where part = %s",
+                    (json.dumps(stats.as_row()), part),
+                )
+        yield pa.RecordBatch.from_pylist(
+            [{"part": part, **stats.as_row()}], schema=STATS_ARROW_SCHEMA
+        )
+
+    return write
+
+
+STATS_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.int32() if f.name == "part" else pa.int64(), f.nullable)
+        for f in STATS_SCHEMA.fields
+    ]
+)
+
+
+def write_bulk(
+    conn: psycopg.Connection, conninfo: dict, staging: Staging, lines: DataFrame
+) -> Stats:
+    """Run the parallel COPY into the staging tables; returns the committed totals."""
+    create_staging(conn, staging)
+    results = lines.mapInArrow(_task_writer(conninfo, staging), STATS_SCHEMA).collect()
+    total = Stats()
+    for row in results:
+        total.add(Stats.from_row(row.asDict()))
+    committed = conn.execute(
+        f"select count(*), coalesce(sum((stats->>'rows')::bigint), 0) from {staging.parts}"
+    ).fetchone()
+    if committed[0] != len(results) or committed[1] != total.rows:
+        raise RuntimeError(
+            f"staging for load {staging.load_id} is inconsistent: {committed[0]} parts / "
+            f"{committed[1]} rows committed, {len(results)} parts / {total.rows} rows reported"
+        )
+    return total
+
+
+def publish_bulk(conn: psycopg.Connection, staging: Staging) -> None:
+    """Inside the final transaction: make the staged rows and rejects part of bronze."""
+    entity = staging.entity.name
+    conn.execute(
+        f"alter table {staging.data} add column _loaded_at timestamptz not null default now()"
+    )
+    conn.execute(f"alter table {staging.data} alter column _loaded_at drop default")
+    conn.execute(
+        f"alter table bronze.{entity} attach partition {staging.data} "
+        f"for values in ({staging.load_id})"
+    )
+    columns = ", ".join(REJECT_COPY_COLUMNS)
+    conn.execute(
+        f"insert into bronze.rejected_rows ({columns}) select {columns} from {staging.rejects}"
+    )
+    conn.execute(f"drop table {staging.rejects}, {staging.parts}")
+
+
+def collect_direct(lines: DataFrame) -> tuple[pa.Table, Stats]:
+    table = lines.toArrow()
+    stats = Stats()
+    for batch in table.to_batches():
+        stats.add(batch_stats(batch))
+    return table, stats
+
+
+def publish_direct(conn: psycopg.Connection, staging: Staging, table: pa.Table) -> None:
+    """Inside the final transaction: COPY the rows (default partition) and rejects."""
+    cursor = conn.cursor()
+    ok = table.column("_ok_line")
+    if ok.null_count < len(ok):
+        copy_batches(cursor, staging.row_copy(f"bronze.{staging.entity.name}"), ok.chunks)
+    rejects = table.column("_rej_line")
+    if rejects.null_count < len(rejects):
+        copy_batches(cursor, staging.reject_copy("bronze.rejected_rows"), rejects.chunks)
+
+
+def remove_load(conn: psycopg.Connection, entity: str, load_id: int) -> None:
+    """Inside the final transaction of a forced reload: drop what an earlier load wrote."""
+    partition = f"{entity}_l{load_id}"
+    attached = conn.execute(
+        """
+        select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = %s and c.relname = %s and c.relispartition
+        """,
+        (LOADS_SCHEMA, partition),
+    ).fetchone()
+    if attached:
+        conn.execute(f"drop table {LOADS_SCHEMA}.{partition}")
+    else:
+        conn.execute(f"delete from bronze.{entity} where _load_id = %s", (load_id,))
+    conn.execute("delete from bronze.rejected_rows where load_id = %s", (load_id,))
