@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -92,24 +93,37 @@ def _run_as() -> str | None:
         pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
     return SYSTEM_USER
 
 
-def _grant_access(lay: Layout, user: str) -> None:
-    """Let the unprivileged server account reach the data directory and the binaries."""
+def _grant_access(lay: Layout, user: str, data: Path | None = None) -> None:
+    """Let the unprivileged server account reach the data directory and the binaries.
+
+    The directories above the state directory only get the search bit (``o+x``), which
+    is all the server needs to reach its data; nothing is made readable that was not."""
     import pwd
 
     entry = pwd.getpwnam(user)
     for path in (lay.root, *lay.root.parents):
         with contextlib.suppress(PermissionError):
-            path.chmod(path.stat().st_mode | 0o055)
+            mode = path.stat().st_mode
+            if mode & 0o001 == 0:
+                path.chmod(mode | 0o001)
     _make_world_readable(_install_dir())
-    lay.data.mkdir(parents=True, exist_ok=True)
-    os.chown(lay.data, entry.pw_uid, entry.pw_gid)
+    data = data or lay.data
+    data.mkdir(parents=True, exist_ok=True)
+    os.chown(data, entry.pw_uid, entry.pw_gid)
     lay.log.touch(exist_ok=True)
     os.chown(lay.log, entry.pw_uid, entry.pw_gid)
 
@@ -152,41 +166,119 @@ def _write_meta(lay: Layout, meta: dict) -> None:
 
 
 def _pg(cmd: list[str], *, run_as: str | None, timeout: float = 120) -> subprocess.CompletedProcess:
+    ids: dict = {}
+    if run_as:
+        import pwd
+
+        # Drop root's groups as well as its uid: with gid 0 the server would get the
+        # group permissions of every root-owned directory instead of "other".
+        ids = {"user": run_as, "group": pwd.getpwnam(run_as).pw_gid, "extra_groups": []}
     return subprocess.run(
-        cmd, user=run_as, capture_output=True, text=True, timeout=timeout, check=False,
+        cmd,
+        **ids,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
         env={**os.environ, "LC_ALL": "C", "LANG": "C"},
     )
 
 
-def _initdb(lay: Layout, run_as: str | None) -> dict:
-    password = secrets.token_urlsafe(24)
-    lay.data.mkdir(parents=True, exist_ok=True)
+CONF_MARKER = "# Settings written by condo (spark_loaders/embedded_pg.py)"
+
+
+def _initdb(lay: Layout, run_as: str | None, meta: dict | None) -> dict:
+    """Create the cluster in a scratch directory and move it into place only once it is
+    complete, so an interrupted first start never leaves a half-made data directory that
+    the next start would trip over (or that anyone would have to clean up by hand)."""
+    meta = {
+        "port": _free_port(),
+        "user": USER,
+        "password": secrets.token_urlsafe(24),
+        "dbname": DBNAME,
+        **(meta or {}),
+    }
+    # The password is saved before initdb sets it, so no crash can lose it.
+    _write_meta(lay, meta)
+    scratch = lay.root / "data.initdb"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
     pwfile = lay.root / ".pwfile"
-    pwfile.write_text(password + "\n")
+    fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(meta["password"] + "\n")
     if run_as:
-        _grant_access(lay, run_as)
+        _grant_access(lay, run_as, scratch)
         import pwd
 
         os.chown(pwfile, pwd.getpwnam(run_as).pw_uid, -1)
     try:
         result = _pg(
             [
-                str(_bin("initdb")), "-D", str(lay.data), "-U", USER, "--pwfile", str(pwfile),
-                "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-locale",
+                str(_bin("initdb")),
+                "-D",
+                str(scratch),
+                "-U",
+                meta["user"],
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--no-locale",
             ],
             run_as=run_as,
         )
     finally:
         pwfile.unlink(missing_ok=True)
     if result.returncode != 0:
-        raise CondoError(f"initdb failed for {lay.data}: {result.stderr.strip().splitlines()[-1:]}")
-    with (lay.data / "postgresql.conf").open("a") as conf:
-        conf.write("\n# Settings written by condo (spark_loaders/embedded_pg.py)\n")
-        for key, value in SERVER_SETTINGS.items():
-            conf.write(f"{key} = {value}\n")
-    meta = {"port": _free_port(), "user": USER, "password": password, "dbname": DBNAME}
-    _write_meta(lay, meta)
+        shutil.rmtree(scratch, ignore_errors=True)
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise CondoError(f"initdb failed for {lay.data}: {lines[-1] if lines else 'no output'}")
+    settings = "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
+    with (scratch / "postgresql.conf").open("a") as conf:
+        conf.write(f"\n{CONF_MARKER}\n{settings}")
+    os.replace(scratch, lay.data)
     return meta
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _log_size(lay: Layout) -> int:
+    try:
+        return lay.log.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _start_failure(lay: Layout, log_offset: int, pg_ctl_output: str) -> str:
+    """The server's own words for why it did not start, on one line."""
+    try:
+        with lay.log.open("rb") as fh:
+            fh.seek(log_offset)
+            lines = fh.read().decode("utf-8", "replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    # "2026-01-01 10:00:00.000 UTC [123] FATAL:  reason" -> "FATAL: reason"
+    cleaned = [" ".join(line.split("] ", 1)[-1].split()) for line in lines if line.strip()]
+    important = [
+        line for line in cleaned if line.startswith(("FATAL", "PANIC", "ERROR", "DETAIL", "HINT"))
+    ]
+    chosen = important[:3] or cleaned[-2:]
+    if not chosen:
+        chosen = [" ".join(pg_ctl_output.split())] if pg_ctl_output.strip() else ["no reason given"]
+    return "; ".join(chosen)
+
+
+_RETRYABLE = ("is still in use", "Address already in use", "could not bind", "lock file")
 
 
 def _postmaster_pid(lay: Layout) -> int | None:
@@ -217,8 +309,12 @@ def connection_info(lay: Layout | None = None) -> ConnectionInfo:
     if meta is None:
         raise CondoError("the embedded database has not been created yet; run `condo db start`")
     return ConnectionInfo(
-        host="127.0.0.1", port=int(meta["port"]), user=meta["user"], password=meta["password"],
-        dbname=meta["dbname"], source="embedded",
+        host="127.0.0.1",
+        port=int(meta["port"]),
+        user=meta["user"],
+        password=meta["password"],
+        dbname=meta["dbname"],
+        source="embedded",
     )
 
 
@@ -238,7 +334,9 @@ def _ensure_database(info: ConnectionInfo) -> None:
 
     admin = {**info.psycopg_kwargs(), "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:
-        exists = conn.execute("select 1 from pg_database where datname = %s", (info.dbname,)).fetchone()
+        exists = conn.execute(
+            "select 1 from pg_database where datname = %s", (info.dbname,)
+        ).fetchone()
         if not exists:
             conn.execute(f'create database "{info.dbname}"')
 
@@ -250,32 +348,60 @@ def ensure_running() -> ConnectionInfo:
     with _locked(lay):
         run_as = _run_as()
         meta = _read_meta(lay)
-        if meta is None or not (lay.data / "PG_VERSION").exists():
-            meta = _initdb(lay, run_as)
-        if is_running(lay):
-            return connection_info(lay)
-        # A postmaster.pid left by a killed server would block the start if its pid has
-        # been reused; it is stale by now, because no postgres of ours owns it.
-        (lay.data / "postmaster.pid").unlink(missing_ok=True)
+        if not lay.data.exists():
+            meta = _initdb(lay, run_as, meta)
+        elif meta is None:
+            raise CondoError(
+                f"{lay.meta} is missing, so the password of the embedded database in "
+                f"{lay.data} is unknown; move {lay.root} away to start with a new, empty one"
+            )
+        if not is_running(lay):
+            _start(lay, meta, run_as)
+        info = connection_info(lay)
+        _ensure_database(info)
+        return info
+
+
+def _start(lay: Layout, meta: dict, run_as: str | None) -> None:
+    for attempt in range(1, 4):
+        pid = _postmaster_pid(lay)
+        if pid is not None and _pid_alive(pid) and not _pid_is_our_postgres(pid, lay):
+            # The lock file of a killed server whose pid now belongs to another process:
+            # PostgreSQL would take it for a running server. A dead pid needs nothing,
+            # PostgreSQL itself recognises that lock file as stale (and checks that no
+            # orphaned backend still uses the shared memory).
+            (lay.data / "postmaster.pid").unlink(missing_ok=True)
         if _port_in_use(int(meta["port"])):
             meta["port"] = _free_port()
             _write_meta(lay, meta)
         if run_as:
             _grant_access(lay, run_as)
+        offset = _log_size(lay)
         result = _pg(
             [
-                str(_bin("pg_ctl")), "-D", str(lay.data), "-l", str(lay.log), "-w", "-t", "60",
-                "-o", f"-p {int(meta['port'])}", "start",
+                str(_bin("pg_ctl")),
+                "-D",
+                str(lay.data),
+                "-l",
+                str(lay.log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {int(meta['port'])}",
+                "start",
             ],
             run_as=run_as,
         )
-        if result.returncode != 0:
-            tail = lay.log.read_text(errors="replace").strip().splitlines()[-3:] if lay.log.exists() else []
-            detail = " | ".join(tail) or result.stderr.strip()
-            raise CondoError(f"the embedded PostgreSQL did not start ({lay.log}): {detail}")
-        info = connection_info(lay)
-        _ensure_database(info)
-        return info
+        if result.returncode == 0:
+            return
+        reason = _start_failure(lay, offset, result.stderr + result.stdout)
+        if attempt < 3 and any(marker in reason for marker in _RETRYABLE):
+            # Orphaned backends of a killed server exit within a second or so; a port
+            # taken since we checked gets replaced on the next round.
+            time.sleep(1.0)
+            continue
+        raise CondoError(f"the embedded PostgreSQL did not start: {reason} (log: {lay.log})")
 
 
 def stop() -> bool:
