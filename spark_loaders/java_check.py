@@ -47,9 +47,14 @@ def check_java(environ: dict[str, str] | os._Environ[str] = os.environ) -> int:
     """Return Java's major version, or raise :class:`CondoError` with a one-line fix."""
     java = find_java(environ)
     if java is None:
-        where = "JAVA_HOME" if environ.get("JAVA_HOME") else "PATH"
+        home = environ.get("JAVA_HOME")
+        if home:
+            raise CondoError(
+                f"Spark needs Java {MIN_JAVA}+, but JAVA_HOME={home} has no bin/java: "
+                f"{INSTALL_HINT}"
+            )
         raise CondoError(
-            f"Spark needs Java {MIN_JAVA}+, but no `java` was found on {where}: {INSTALL_HINT}"
+            f"Spark needs Java {MIN_JAVA}+, but no `java` was found on PATH: {INSTALL_HINT}"
         )
     try:
         result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
