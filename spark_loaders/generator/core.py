@@ -368,8 +368,12 @@ class Generator:
         # A condominium whose residents were all broken borrows from everyone: the row
         # stays referentially valid, only less realistic.
         residents_of = [r if len(r) else everyone for r in self.moradores_by_condo]
-        counts = [len(r) for r in residents_of]
         condo_of, value_of = self.imovel_condo, self.imovel_value
+        # One lookup per row instead of two: each property's list of possible buyers.
+        residents_of_imovel = [
+            everyone,
+            *(residents_of[condo_of[i]] for i in range(1, len(condo_of))),
+        ]
         n_imoveis = len(imoveis)
         dates = DATES
         steps = _PRICE_STEPS
@@ -383,17 +387,22 @@ class Generator:
             lines: list[str] = []
             append = lines.append
             cents = 0
-            for tid in range(first, stop):
-                iid = imoveis[int(rnd() * n_imoveis)]
-                cid = condo_of[iid]
-                mid = residents_of[cid][int(rnd() * counts[cid])]
-                step = int(rnd() * steps)
-                reais = value_of[iid] * (900 + step // 100)
-                cents += reais * 100 + step % 100
-                # Ids follow time: the extract is in transaction order.
-                append(
-                    f"{iid},{mid},{dates[(tid - 1) * DAYS // total]},{reais}.{_CENTS[step % 100]}"
-                )
+            # Ids follow time (the extract is in transaction order): row `tid` falls on
+            # day (tid - 1) * DAYS // total, so rows come in runs that share one date.
+            tid = first
+            while tid < stop:
+                day = (tid - 1) * DAYS // total
+                run_end = min(stop, -(-(day + 1) * total // DAYS) + 1)
+                date_text = dates[day]
+                for _ in range(run_end - tid):
+                    iid = imoveis[int(rnd() * n_imoveis)]
+                    residents = residents_of_imovel[iid]
+                    mid = residents[int(rnd() * len(residents))]
+                    permille, centavos = divmod(int(rnd() * steps), 100)
+                    reais = value_of[iid] * (900 + permille)
+                    cents += reais * 100 + centavos
+                    append(f"{iid},{mid},{date_text},{reais}.{_CENTS[centavos]}")
+                tid = run_end
             sum_ref[0] += cents
             self._finish_chunk(entity, chunk, first, lines, stats, on_bad=on_bad)
             writer.write(lines)
