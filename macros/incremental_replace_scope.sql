@@ -1,0 +1,140 @@
+{#-
+    The `replace_scope` incremental strategy.
+
+    An incremental batch is the complete, current content of a set of *scopes* (values of
+    the model's `scope_key` config): every row the scope must hold after the run. Each
+    scope the batch touches is announced by a marker row (`_scope_only = true`), which is
+    how a scope that must become empty (all its rows were invalidated by a late load) is
+    still replaced. The strategy deletes every target row of the announced scopes and
+    inserts the batch's real rows, so an incremental run converges to exactly what a full
+    refresh would build.
+
+    PostgreSQL: delete + insert in the run's transaction.
+    Spark (parquet cannot delete rows): the kept rows and the batch are written to a staging
+    table, which then overwrites the target; the transformation work is still incremental.
+-#}
+
+{% macro get_incremental_replace_scope_sql(arg_dict) %}
+    {{ return(adapter.dispatch('get_incremental_replace_scope_sql', 'condomanage')(arg_dict)) }}
+{% endmacro %}
+
+{% macro default__get_incremental_replace_scope_sql(arg_dict) %}
+    {%- set target_relation = arg_dict['target_relation'] -%}
+    {%- set batch_relation = arg_dict['temp_relation'] -%}
+    {%- set scope_key = config.require('scope_key') -%}
+    {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    delete from {{ target_relation }}
+    where {{ scope_key }} in (select batch.{{ scope_key }} from {{ batch_relation }} as batch);
+
+    insert into {{ target_relation }} ({{ columns }})
+    select {{ columns }} from {{ batch_relation }} where not _scope_only;
+{% endmacro %}
+
+{% macro spark_replace_scope_sql(batch_relation, target_relation) %}
+    {%- set scope_key = config.require('scope_key') -%}
+    {%- set columns = adapter.get_columns_in_relation(target_relation)
+        | map(attribute='quoted') | join(', ') -%}
+    {%- set staging = target_relation.incorporate(
+        path={'identifier': target_relation.identifier ~ '__dbt_replace'}) -%}
+    {% call statement('replace_scope_drop_stale') -%}
+        drop table if exists {{ staging }}
+    {%- endcall %}
+    {%- set batch = batch_relation.identifier ~ '_cached' -%}
+    {#- Evaluate the batch once: it is read twice below. -#}
+    {% call statement('replace_scope_cache_batch') -%}
+        cache table {{ batch }} as select * from {{ batch_relation }}
+    {%- endcall %}
+    {% call statement('replace_scope_stage') -%}
+        create table {{ staging }} using parquet as
+        select {{ columns }} from {{ target_relation }} as kept
+        where not exists (
+            select 1 from {{ batch }} as batch
+            where batch.{{ scope_key }} = kept.{{ scope_key }}
+        )
+        union all
+        select {{ columns }} from {{ batch }} where not _scope_only
+    {%- endcall %}
+    {% call statement('replace_scope_uncache_batch') -%}
+        drop view if exists {{ batch }}
+    {%- endcall %}
+    {% call statement('replace_scope_overwrite') -%}
+        insert overwrite table {{ target_relation }} select {{ columns }} from {{ staging }}
+    {%- endcall %}
+    drop table if exists {{ staging }}
+{% endmacro %}
+
+{#-
+    dbt-spark knows only its built-in strategies; these two overrides add `replace_scope`
+    and hand every other strategy back to dbt-spark unchanged.
+-#}
+{% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
+    {%- if raw_strategy == 'replace_scope' -%}
+        {{ return(raw_strategy) }}
+    {%- endif -%}
+    {{ return(dbt.dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format)) }}
+{% endmacro %}
+
+{% macro dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates) %}
+    {%- if strategy == 'replace_scope' -%}
+        {{ spark_replace_scope_sql(source, target) }}
+    {%- else -%}
+        {{ dbt.dbt_spark_get_incremental_sql(strategy, source, target, existing, unique_key, incremental_predicates) }}
+    {%- endif -%}
+{% endmacro %}
+
+{#-
+    The load-time cutoff of an incremental run, as a timestamp literal: the model's own
+    high-water mark of `watermark_column` minus `incremental_lookback_minutes`. Every bronze
+    row loaded after it is reconsidered. Rows can only be re-read, never skipped, because the
+    high-water mark comes from rows the previous run saw; the lookback covers a load that
+    committed while the previous run was reading. Read once per run, so the engines do not
+    re-evaluate it inside every subquery.
+-#}
+{% macro incremental_cutoff(watermark_column='_loaded_at') -%}
+    {%- if not execute -%}
+        {{ return(epoch_timestamp()) }}
+    {%- endif -%}
+    {%- set query -%}
+        select {{ as_text(minutes_before(
+            'coalesce(max(' ~ watermark_column ~ '), ' ~ epoch_timestamp() ~ ')',
+            var('incremental_lookback_minutes'))) }} as cutoff
+        from {{ this }}
+    {%- endset -%}
+    {%- set cutoff = run_query(query).columns[0].values()[0] -%}
+    {{ return(as_load_timestamp("'" ~ cutoff ~ "'")) }}
+{%- endmacro %}
+
+{#-
+    Ids of the transactions whose silver row may differ from the previous run: their own
+    bronze rows were (re)loaded after the cutoff, or their property or resident (any version
+    of them) was, or a condominium those reference was. Deliberately a superset: a candidate
+    that did not change is rebuilt to the same row.
+-#}
+{% macro changed_transaction_ids(cutoff) -%}
+    select distinct tx.transacao_id
+    from {{ source('bronze', 'transacoes') }} as tx
+    where
+        tx._loaded_at > {{ cutoff }}
+        or tx.imovel_id in (
+            select im.imovel_id
+            from {{ source('bronze', 'imoveis') }} as im
+            where
+                im._loaded_at > {{ cutoff }}
+                or im.condominio_id in (
+                    select co.condominio_id
+                    from {{ source('bronze', 'condominios') }} as co
+                    where co._loaded_at > {{ cutoff }}
+                )
+        )
+        or tx.morador_id in (
+            select mo.morador_id
+            from {{ source('bronze', 'moradores') }} as mo
+            where
+                mo._loaded_at > {{ cutoff }}
+                or mo.condominio_id in (
+                    select co.condominio_id
+                    from {{ source('bronze', 'condominios') }} as co
+                    where co._loaded_at > {{ cutoff }}
+                )
+        )
+{%- endmacro %}

@@ -1,0 +1,84 @@
+{{
+    config(
+        alias='transacoes',
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='transacao_id',
+        on_schema_change='ignore',
+        indexes=[
+            {'columns': ['transacao_id'], 'unique': True},
+            {'columns': ['data_transacao']},
+        ],
+    )
+}}
+
+-- The incremental branch also reads these, to find the transactions a late load affects:
+-- depends_on: {{ source('bronze', 'imoveis') }}
+-- depends_on: {{ source('bronze', 'moradores') }}
+-- depends_on: {{ source('bronze', 'condominios') }}
+
+with
+
+{% if is_incremental() -%}
+candidates as (
+    {{ changed_transaction_ids(incremental_cutoff()) }}
+),
+{%- endif %}
+
+latest as (
+    {{ latest_version_by_id(
+        source('bronze', 'transacoes'),
+        'transacao_id',
+        where=('bronze_rows.transacao_id in (select candidates.transacao_id from candidates)'
+            if is_incremental() else none),
+    ) }}
+),
+
+imoveis as (
+    select imovel_id from {{ ref('stg_imoveis') }}
+),
+
+moradores as (
+    select morador_id from {{ ref('stg_moradores') }}
+),
+
+valid as (
+    select
+        cast(latest.transacao_id as integer) as transacao_id,
+        cast(latest.imovel_id as integer) as imovel_id,
+        cast(latest.morador_id as integer) as morador_id,
+        cast(latest.data_transacao as date) as data_transacao,
+        cast(latest.valor_transacao as decimal(15, 2)) as valor_transacao,
+        {{ lineage_columns('latest') }}
+    from latest
+    inner join imoveis
+        on latest.imovel_id = imoveis.imovel_id
+    inner join moradores
+        on latest.morador_id = moradores.morador_id
+)
+
+{% if is_incremental() -%}
+select
+    valid.*,
+    false as _scope_only
+from valid
+
+union all
+
+-- One marker per candidate: its old row goes even when it has no valid new one.
+select
+    cast(candidates.transacao_id as integer) as transacao_id,
+    cast(null as integer) as imovel_id,
+    cast(null as integer) as morador_id,
+    cast(null as date) as data_transacao,
+    cast(null as decimal(15, 2)) as valor_transacao,
+    {{ as_text('null') }} as _source_file,
+    cast(null as bigint) as _source_line,
+    cast(null as bigint) as _load_id,
+    {{ as_load_timestamp('null') }} as _loaded_at,
+    cast(null as boolean) as _repaired,
+    true as _scope_only
+from candidates
+{%- else -%}
+select * from valid
+{%- endif %}

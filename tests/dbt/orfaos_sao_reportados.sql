@@ -1,0 +1,9 @@
+{{ config(severity='warn') }}
+
+-- Reports how many bronze rows silver excluded for a broken reference (the warning's
+-- count), so the number is seen on every build. The rows and reasons are in silver.orfaos.
+select
+    entidade,
+    registro_id,
+    motivo
+from {{ ref('orfaos') }}
