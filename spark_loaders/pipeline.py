@@ -8,6 +8,7 @@ which also keeps Derby's one-process metastore happy.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_environment(target))
+    if not sys.stdout.isatty():
+        os.environ.setdefault("DBT_USE_COLORS", "false")
     root = project_root()
     args = [
         "build",
@@ -81,7 +84,7 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
     ]
     result = dbtRunner().invoke(args)
     if result.exception is not None and result.result is None:
-        raise StageFailed(f"stage 'dbt build' failed: {result.exception}")
+        raise CondoError(str(result.exception))
     statuses = [str(getattr(r.status, "value", r.status)) for r in (result.result or [])]
     outcome = summarize_dbt_statuses(statuses)
     if not result.success and outcome.success:
@@ -141,13 +144,17 @@ def run_pipeline(
 
     def load() -> tuple[bool, str]:
         from spark_loaders.ingest.api import ingest_files
+        from spark_loaders.ingest.report import make_console, summary_table
 
         report = ingest_files(state["spark"], list(source), target=target, force=force)
-        totals = report.totals() if callable(getattr(report, "totals", None)) else None
-        detail = f"{len(report.files)} files"
-        if totals:
-            detail += ", " + ", ".join(f"{k} {v}" for k, v in totals.items())
-        return bool(report.ok), detail
+        make_console().print(summary_table(report))
+        detail = (
+            f"{len(report.files)} files ({report.count('loaded')} loaded, "
+            f"{report.count('skipped')} skipped, {report.count('rejected')} rejected, "
+            f"{report.count('failed')} failed); rows {report.rows_loaded} loaded, "
+            f"{report.rows_rejected} rejected"
+        )
+        return report.ok, detail
 
     def dbt_build() -> tuple[bool, str]:
         outcome = run_dbt_build(target)
