@@ -152,7 +152,9 @@ class BatchProcessor:
             return
         query_id = self.query_id
         maybe_fault("before_write", batch_id)
-        outcomes = self._ingest_with_retry(paths, query_id, batch_id)
+        loadable, unusable = split_files(paths)
+        outcomes = self._ingest_with_retry(loadable, query_id, batch_id) if loadable else []
+        outcomes.extend(unusable)
         committed = datetime.now(UTC)
         latency_ms = None
         if oldest is not None:
@@ -279,6 +281,27 @@ class BatchProcessor:
             )
 
 
+def split_files(paths: list[str]) -> tuple[list[str], list[FileOutcome]]:
+    """Files the loader can take, and outcomes for the others: a name that matches no entity
+    (the loader refuses it by name) or a file that disappeared from the landing directory
+    before it could be loaded (someone deleted it; Spark still lists it on a replay)."""
+    from spark_loaders.ingest.discover import entity_of
+
+    loadable: list[str] = []
+    unusable: list[FileOutcome] = []
+    for path in paths:
+        name = Path(path).name
+        if entity_of(name) is None:
+            error = "the file name does not start with an entity name"
+            unusable.append(FileOutcome(path=path, entity=None, status="rejected", error=error))
+        elif "://" not in path and not Path(path).is_file():
+            error = "the file disappeared from the landing directory before it was loaded"
+            unusable.append(FileOutcome(path=path, entity=None, status="missing", error=error))
+        else:
+            loadable.append(path)
+    return loadable, unusable
+
+
 class _FilesFailed(Exception):
     def __init__(self, failed: list[FileOutcome]) -> None:
         super().__init__(f"{len(failed)} file(s) failed")
@@ -328,6 +351,7 @@ def format_batch_line(rec: BatchRecord, attempts: int = 1) -> str:
     """One concise line per micro-batch."""
     secs = rec.duration_ms / 1000
     rate = rec.rows_read / secs if secs > 0 else 0.0
+    missing = rec.count("missing")
     parts = [
         f"batch {rec.batch_id}: {len(rec.files)} file(s)",
         f"{rec.count('loaded')} loaded",
@@ -338,6 +362,8 @@ def format_batch_line(rec: BatchRecord, attempts: int = 1) -> str:
     ]
     if rec.latency_ms is not None:
         parts.append(f"| latency {rec.latency_ms / 1000:.2f} s")
+    if missing:
+        parts.append(f"| {missing} MISSING (deleted before loading)")
     if attempts > 1:
         parts.append(f"| replay (attempt {attempts})")
     return " ".join(parts[:1]) + ": " + ", ".join(parts[1:4]) + " " + " ".join(parts[4:])

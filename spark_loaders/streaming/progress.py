@@ -23,6 +23,9 @@ from pyspark.sql.streaming import StreamingQueryListener
 from spark_loaders.streaming.ledger import BatchRecord
 
 
+TERMINAL = ("stopped", "failed")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -64,6 +67,10 @@ class StatusBoard:
 
     def update(self, **fields: Any) -> None:
         with self._lock:
+            # Listener events arrive asynchronously and may trail the end of the query: a late
+            # "running" must not overwrite "stopped" or "failed".
+            if self._state["state"] in TERMINAL and fields.get("state") not in (None, *TERMINAL):
+                fields.pop("state")
             self._state.update(fields)
             self._state["updated_at"] = _now()
             self._write()

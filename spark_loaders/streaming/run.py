@@ -297,6 +297,8 @@ def _supervise(
 ) -> bool:
     """Wait for the query to end; on ``stop``, let the running micro-batch finish and commit,
     then stop the query. Returns True when stopped on request."""
+    from pyspark.errors import StreamingQueryException
+
     watcher = IgnoredFileWatcher(cfg, connect, board, log)
     while query.isActive:
         if stop.is_set():
@@ -308,7 +310,10 @@ def _supervise(
                 time.sleep(0.05)
             query.stop()
             return True
-        query.awaitTermination(0.5)
+        try:
+            query.awaitTermination(0.5)
+        except StreamingQueryException:
+            break  # reported by the caller through query.exception()
         watcher.maybe_check(processor)
     return False
 
@@ -341,7 +346,7 @@ class IgnoredFileWatcher:
             self.check(processor.query_id)
 
     def check(self, query_id: str) -> list[str]:
-        candidates = {str(p): p.stat().st_mtime for p in _landing_csvs(Path(self.cfg.landing))}
+        candidates = {str(p.resolve()): p.stat().st_mtime for p in _landing_csvs(Path(self.cfg.landing))}
         if not candidates:
             return []
         with self.connect() as conn:
