@@ -22,7 +22,6 @@ from pyspark.sql.streaming import StreamingQueryListener
 
 from spark_loaders.streaming.ledger import BatchRecord
 
-
 TERMINAL = ("stopped", "failed")
 
 

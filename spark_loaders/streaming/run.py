@@ -346,7 +346,9 @@ class IgnoredFileWatcher:
             self.check(processor.query_id)
 
     def check(self, query_id: str) -> list[str]:
-        candidates = {str(p.resolve()): p.stat().st_mtime for p in _landing_csvs(Path(self.cfg.landing))}
+        candidates = {
+            str(p.resolve()): p.stat().st_mtime for p in _landing_csvs(Path(self.cfg.landing))
+        }
         if not candidates:
             return []
         with self.connect() as conn:
