@@ -12,8 +12,8 @@ For each N, each workload runs in its own subprocess (so peak memory is its own)
 * ``generate``: ``spark_loaders.generate.generate`` for all four files, and again with
   ``--error-rate 0.01``.
 
-It prints seconds, rows/s, MB/s, peak RSS and the ratios against the I/O floor and
-the naive generator.
+It prints wall and CPU seconds (CPU time is steadier on a shared machine), transactions/s,
+MB/s, peak RSS and the ratios against the I/O floor and the naive generator.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ def _child(argv: list[str]) -> None:
     else:
         raise SystemExit(f"unknown workload {kind}")
     result["peak_rss_mb"] = _peak_rss_mb()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
     print(json.dumps(result))
 
 
@@ -122,7 +124,8 @@ def _run(kind: str, arg: int, scratch: Path) -> dict:
 
 def _line(name: str, r: dict, transactions: int) -> str:
     return (
-        f"  {name:22} {r['seconds']:8.2f} s  {transactions / r['seconds'] / 1e6:7.2f} M tx/s  "
+        f"  {name:22} {r['seconds']:8.2f} s  (cpu {r['cpu_seconds']:7.2f} s)  "
+        f"{transactions / r['seconds'] / 1e6:7.2f} M tx/s  "
         f"{r['bytes'] / r['seconds'] / 1e6:8.1f} MB/s  {r['bytes'] / 1e6:8.1f} MB  "
         f"peak {r['peak_rss_mb']:6.0f} MB"
     )
@@ -166,9 +169,13 @@ def main() -> int:
             print(_line("condo generate", gen, n))
             print(_line("  with --error-rate .01", gen_err, n))
             print(f"  generate / io_floor      {gen['seconds'] / floor['seconds']:6.1f}x the time")
+            print(
+                f"  errors / no errors       {gen_err['cpu_seconds'] / gen['cpu_seconds']:6.2f}x cpu"
+            )
             if naive:
                 print(
-                    f"  naive / generate         {naive['seconds'] / gen['seconds']:6.1f}x faster"
+                    f"  naive / generate         {naive['seconds'] / gen['seconds']:6.1f}x "
+                    f"(cpu {naive['cpu_seconds'] / gen['cpu_seconds']:.1f}x)"
                 )
             print(f"  rows in all four files   {gen['rows']:,}")
     finally:
