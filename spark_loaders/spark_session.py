@@ -39,14 +39,41 @@ def warehouse_settings(base: Path | None = None) -> dict[str, str]:
     }
 
 
+def _version_key(jar: Path) -> tuple[int, ...]:
+    digits = [part for part in jar.stem.replace("-", ".").split(".") if part.isdigit()]
+    return tuple(int(d) for d in digits)
+
+
+def cached_jdbc_jar(home: Path | None = None) -> str | None:
+    """The newest PostgreSQL driver already downloaded by Maven or by Spark's
+    ``spark.jars.packages`` (Ivy), so a driver fetched once is found again offline."""
+    home = home or Path.home()
+    patterns = [
+        (home / ".m2" / "repository" / "org" / "postgresql" / "postgresql", "*/postgresql-*.jar"),
+        *((ivy / "jars", "org.postgresql_postgresql-*.jar") for ivy in home.glob(".ivy2*")),
+    ]
+    found = [
+        jar
+        for base, pattern in patterns
+        if base.is_dir()
+        for jar in base.glob(pattern)
+        if jar.is_file() and not jar.name.endswith(("-sources.jar", "-javadoc.jar"))
+    ]
+    return str(max(found, key=_version_key)) if found else None
+
+
 def jdbc_jar() -> str | None:
-    """The PostgreSQL JDBC driver: ``$CONDO_JDBC_JAR``, then Debian's jar."""
+    """The PostgreSQL JDBC driver jar: ``$CONDO_JDBC_JAR`` (an explicit choice wins), then
+    Debian's ``libpostgresql-jdbc-java``, then a copy in the local Maven or Ivy cache.
+    None when there is none (``$CONDO_SPARK_PACKAGES`` may still bring one)."""
     configured = os.environ.get("CONDO_JDBC_JAR")
     if configured:
         if not Path(configured).is_file():
             raise CondoError(f"CONDO_JDBC_JAR points at {configured}, which does not exist")
         return configured
-    return str(DEBIAN_JDBC_JAR) if DEBIAN_JDBC_JAR.is_file() else None
+    if DEBIAN_JDBC_JAR.is_file():
+        return str(DEBIAN_JDBC_JAR)
+    return cached_jdbc_jar()
 
 
 def under_spark_submit() -> bool:
@@ -114,9 +141,16 @@ def require_jdbc(spark: SparkSession | None = None) -> None:
     Without ``spark`` this checks the configuration before a session starts; with it, it
     asks the session's JVM whether the driver class actually loads."""
     if spark is not None:
-        if not jdbc_driver_loadable(spark):
-            raise CondoError(_missing_driver_message())
-        return
+        if jdbc_driver_loadable(spark):
+            return
+        # A session started without the jar (spark-submit without --jars, or another
+        # caller's session): add it the way SQL's ADD JAR does, for driver and executors.
+        jar = jdbc_jar()
+        if jar is not None:
+            spark.sql(f"ADD JAR '{jar}'")
+            if jdbc_driver_loadable(spark):
+                return
+        raise CondoError(_missing_driver_message())
     if (
         jdbc_jar() is None
         and not os.environ.get("CONDO_SPARK_PACKAGES")

@@ -220,3 +220,41 @@ def test_dbt_invocation_is_taken_only_from_a_run_that_built_the_model(tmp_path: 
     assert (run.invocation_id, run.status, run.target) == ("abc-123", "success", "postgres")
     assert manifest.last_dbt_run("transacoes_por_condominio", path) is None
     assert manifest.last_dbt_run("transacoes_por_morador", tmp_path / "missing.json") is None
+
+
+def _jar(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"PK")
+    return path
+
+
+def test_jdbc_jar_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from spark_loaders import spark_session
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("CONDO_JDBC_JAR", raising=False)
+    monkeypatch.delenv("CONDO_SPARK_PACKAGES", raising=False)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    debian = _jar(tmp_path / "usr" / "postgresql.jar")
+    monkeypatch.setattr(spark_session, "DEBIAN_JDBC_JAR", debian)
+    m2 = home / ".m2" / "repository" / "org" / "postgresql" / "postgresql"
+    _jar(m2 / "42.2.9" / "postgresql-42.2.9.jar")
+    newest = _jar(m2 / "42.7.13" / "postgresql-42.7.13.jar")
+    _jar(home / ".ivy2.5.2" / "jars" / "org.postgresql_postgresql-42.7.4.jar")
+
+    assert spark_session.jdbc_jar() == str(debian)  # Debian's package first
+    configured = _jar(tmp_path / "mine" / "postgresql-42.7.5.jar")
+    monkeypatch.setenv("CONDO_JDBC_JAR", str(configured))
+    assert spark_session.jdbc_jar() == str(configured)  # but an explicit setting wins
+    monkeypatch.delenv("CONDO_JDBC_JAR")
+    debian.unlink()
+    assert spark_session.jdbc_jar() == str(newest)  # then the newest cached download
+
+    for child in sorted(home.rglob("*"), reverse=True):
+        child.unlink() if child.is_file() else child.rmdir()
+    assert spark_session.jdbc_jar() is None
+    with pytest.raises(CondoError, match="PostgreSQL JDBC driver was not found"):
+        spark_session.require_jdbc()
+    monkeypatch.setenv("CONDO_SPARK_PACKAGES", spark_session.JDBC_PACKAGE)
+    spark_session.require_jdbc()  # Spark will resolve the coordinates itself
