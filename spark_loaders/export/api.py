@@ -192,13 +192,14 @@ def _finish(
 ) -> write_dataset.WrittenDataset:
     shaped = schema.with_lake_partition(schema.conform(df, model), model)
     write_dataset.spark_write(
-        write_dataset.arrange(shaped, model, files),
+        write_dataset.arrange(shaped, model, files, df.rdd.getNumPartitions()),
         model,
         temp,
         rows_per_file=rows_per_file,
         compression=compression,
     )
     write_dataset.tidy(temp)
+    write_dataset.ensure_schema_file(temp, model, compression=compression)
     written = write_dataset.inspect(temp, model)
     if expected_rows is not None and written.rows != expected_rows:
         raise CondoError(

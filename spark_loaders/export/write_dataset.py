@@ -52,21 +52,24 @@ def file_count(rows: int, rows_per_file: int = ROWS_PER_FILE) -> int:
     return max(1, math.ceil(rows / rows_per_file))
 
 
-def arrange(df: DataFrame, model: GoldModel, files: int) -> DataFrame:
-    """Lay rows out for writing: one task per month for the partitioned model, otherwise
-    ``files`` tasks; rows sorted by the model's key inside every file.
+def arrange(df: DataFrame, model: GoldModel, files: int, input_partitions: int) -> DataFrame:
+    """Lay rows out for writing: one file per month for the partitioned model, otherwise
+    ``files`` files; rows sorted by the model's key inside every file.
 
-    ``repartition`` (a shuffle) rather than ``coalesce`` keeps the parallel JDBC read
-    parallel: ``coalesce(1)`` would fold all read partitions into one task.
+    A single input partition (a small table, read through one connection) is only sorted:
+    no shuffle, one task writes everything. Otherwise ``repartition`` (a shuffle) rather
+    than ``coalesce`` keeps the parallel JDBC read parallel: ``coalesce(1)`` would fold all
+    read partitions into one task.
     """
     part = model.lake_partition
+    keys = (part.name, *model.sort_columns) if part is not None else model.sort_columns
+    if input_partitions <= 1 and files <= 1:
+        return df.sortWithinPartitions(*keys)
     if part is not None:
-        return df.repartition(F.col(part.name)).sortWithinPartitions(part.name, *model.sort_columns)
+        return df.repartition(F.col(part.name)).sortWithinPartitions(*keys)
     if files <= 1:
-        return df.repartition(1).sortWithinPartitions(*model.sort_columns)
-    return df.repartition(files, F.col(model.sort_columns[0])).sortWithinPartitions(
-        *model.sort_columns
-    )
+        return df.repartition(1).sortWithinPartitions(*keys)
+    return df.repartition(files, F.col(model.sort_columns[0])).sortWithinPartitions(*keys)
 
 
 def expected_arrow_schema(model: GoldModel) -> pa.Schema:
@@ -118,6 +121,19 @@ def tidy(directory: Path) -> None:
             path.unlink()
         elif path.is_dir() and path.name.startswith("_temporary"):
             shutil.rmtree(path)
+
+
+def ensure_schema_file(directory: Path, model: GoldModel, *, compression: str) -> None:
+    """An empty model still gets one (empty) Parquet file, so readers see its schema.
+
+    Spark writes no file at all for an empty partitioned dataset.
+    """
+    if not any(directory.rglob("*.parquet")):
+        pq.write_table(
+            expected_arrow_schema(model).empty_table(),
+            directory / f"part-00000-empty.{compression}.parquet",
+            compression=compression,
+        )
 
 
 def inspect(directory: Path, model: GoldModel) -> WrittenDataset:

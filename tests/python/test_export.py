@@ -223,6 +223,21 @@ def test_a_table_off_contract_is_refused_and_nothing_is_written(
     assert entries(out) == [".condo-export.lock"]
 
 
+def test_empty_gold_tables_export_their_schema(fresh_db, spark, tmp_path: Path) -> None:
+    from export_gold_data import DDL
+
+    with psycopg.connect(**fresh_db.psycopg_kwargs()) as conn:
+        conn.execute(DDL)
+    out = tmp_path / "lake"
+    results = export_gold(spark, out=out)
+    assert [r.rows for r in results] == [0, 0, 0]
+    for m in MODELS:
+        table = pq.read_table(out / m.name)
+        assert table.num_rows == 0
+        assert file_types(out / m.name) == EXPECTED_TYPES[m.name]
+        assert json.loads((out / m.name / "_manifest.json").read_text())["row_count"] == 0
+
+
 def test_spark_target_exports_catalog_tables(spark, tmp_path: Path) -> None:
     from pyspark.sql import types as T
 
