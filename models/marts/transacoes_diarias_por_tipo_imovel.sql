@@ -18,12 +18,15 @@
 with
 
 {% if is_incremental() -%}
+changed_transactions as (
+    {{ changed_transaction_ids(incremental_cutoff()) }}
+),
+
 changed_days as (
     select distinct versions.data_transacao
     from {{ source('bronze', 'transacoes') }} as versions
-    where versions.transacao_id in (
-        {{ changed_transaction_ids(incremental_cutoff()) }}
-    )
+    inner join changed_transactions
+        on versions.transacao_id = changed_transactions.transacao_id
 ),
 {%- endif %}
 

@@ -5,10 +5,6 @@
 
 with
 
-condominios_bronze as (
-    {{ latest_version_by_id(source('bronze', 'condominios'), 'condominio_id') }}
-),
-
 imoveis_bronze as (
     {{ latest_version_by_id(source('bronze', 'imoveis'), 'imovel_id') }}
 ),

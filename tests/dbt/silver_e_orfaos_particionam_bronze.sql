@@ -15,12 +15,12 @@ with
     select
         '{{ entity }}' as entidade,
         (
-            select count(distinct bronze_rows.{{ id_column }})
+            select count(distinct bronze_rows.{{ id_column }}) as ids
             from {{ source('bronze', entity) }} as bronze_rows
         ) as bronze_ids,
-        (select count(*) from {{ ref(model) }}) as silver_rows,
+        (select count(*) as silver_count from {{ ref(model) }}) as silver_rows,
         (
-            select count(*)
+            select count(*) as excluded_count
             from {{ ref('orfaos') }} as orfaos
             where orfaos.entidade = '{{ entity }}'
         ) as excluded_rows
