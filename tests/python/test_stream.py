@@ -192,11 +192,13 @@ def test_available_now_backlog_rules_rejects_and_duplicates(spark, fresh_db, tmp
     assert {"condominios.csv", "transacoes_copy.csv", "notes.csv"} <= archived
 
 
-def test_files_dropped_while_running_and_graceful_stop(spark, fresh_db, tmp_path: Path):
+def test_files_dropped_while_running_and_graceful_stop(
+    spark, fresh_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     port = _free_port()
     cfg = config(tmp_path, available_now=False, trigger_seconds=0.5, http_port=port)
     landing = Path(cfg.landing)
-    stream_run.IgnoredFileWatcher.interval_seconds = 0.5
+    monkeypatch.setattr(stream_run.IgnoredFileWatcher, "interval_seconds", 0.5)
     bg = Background(spark, cfg)
     try:
         wait_for(lambda: (Path(cfg.checkpoint) / "metadata").exists(), 60, "the query to start")
@@ -216,6 +218,20 @@ def test_files_dropped_while_running_and_graceful_stop(spark, fresh_db, tmp_path
             60,
             "the second copy to be skipped",
         )
+        # The same name landing again later, once Spark archived the first one: Spark's file
+        # source ignores re-used names, so the job must say so instead of staying silent.
+        archived = Path(cfg.archive) / Path(cfg.landing).relative_to("/") / "condominios.csv"
+        wait_for(archived.exists, 30, "condominios.csv to be archived")
+        drop(landing, "condominios.csv", (SAMPLE / "condominios.csv").read_bytes())
+        wait_for(
+            lambda: (
+                json.loads(cfg.status_file.read_text())["ignored_files"]
+                == [str((landing / "condominios.csv").resolve())]
+            ),
+            30,
+            "the re-used name to be reported",
+        )
+        assert any("reuses the name" in line for line in bg.lines)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as resp:
             served = json.loads(resp.read())
         assert served["state"] in ("running", "idle")

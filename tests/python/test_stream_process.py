@@ -46,7 +46,7 @@ def _args(tmp: Path) -> list[str]:
         "--archive", str(tmp / "processed"),
         "--rejected", str(tmp / "rejected"),
         "--status-file", str(tmp / "status.json"),
-        "--max-files-per-trigger", "2",
+        "--max-files-per-trigger", "4",
     ]  # fmt: skip
 
 
@@ -84,8 +84,8 @@ def test_sigkill_between_write_and_commit_then_restart_and_sigterm(fresh_db, tmp
         os.utime(tmp, (1_700_000_000 + i, 1_700_000_000 + i))  # landing order = dependency order
         os.replace(tmp, target)
 
-    # 1. spark-submit run with the fault hook: SIGKILL right after micro-batch 1 committed in
-    #    PostgreSQL (condominios+imoveis in batch 0, moradores+transacoes in batch 1).
+    # 1. spark-submit run with the fault hook: SIGKILL right after micro-batch 0 (the four
+    #    files) committed in PostgreSQL, before Spark commits it.
     submit = [str(PROJECT / ".venv" / "bin" / "spark-submit"), "--master", "local[2]"]
     if JDBC_JAR.is_file():
         submit += ["--jars", str(JDBC_JAR)]
@@ -97,20 +97,20 @@ def test_sigkill_between_write_and_commit_then_restart_and_sigterm(fresh_db, tmp
             "--available-now",
         ],
         cwd=PROJECT,
-        env=_env(tmp_path, CONDO_STREAM_FAULT="after_write:1"),
+        env=_env(tmp_path, CONDO_STREAM_FAULT="after_write:0"),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert crashed.returncode != 0, crashed.stdout + crashed.stderr
-    assert "fault injection after_write:1" in crashed.stdout, crashed.stdout + crashed.stderr
-    # Everything is in PostgreSQL, but Spark never committed micro-batch 1.
+    assert "fault injection after_write:0" in crashed.stdout, crashed.stdout + crashed.stderr
+    # Everything is in PostgreSQL, but Spark never committed micro-batch 0.
     assert _counts(url) == {"condominios": 3, "imoveis": 36, "moradores": 39, "transacoes": 22}
     checkpoint = tmp_path / "checkpoint"
-    assert _numbered(checkpoint / "offsets") == {0, 1}
-    assert _numbered(checkpoint / "commits") == {0}
+    assert _numbered(checkpoint / "offsets") == {0}
+    assert _numbered(checkpoint / "commits") == set()
 
-    # 2. Restart from the same checkpoint in continuous mode: micro-batch 1 is replayed with the
+    # 2. Restart from the same checkpoint in continuous mode: micro-batch 0 is replayed with the
     #    same files, which the loader skips; a new file arrives; then SIGTERM.
     proc = subprocess.Popen(
         [str(PROJECT / ".venv" / "bin" / "condo"), "stream", *_args(tmp_path), "--trigger", "1"],
@@ -125,7 +125,7 @@ def test_sigkill_between_write_and_commit_then_restart_and_sigterm(fresh_db, tmp
         deadline = time.monotonic() + 120
         while not (status_file.exists() and _status(status_file)["totals"]["batches"] >= 1):
             assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "the restarted stream did not replay batch 1"
+            assert time.monotonic() < deadline, "the restarted stream did not replay batch 0"
             time.sleep(0.2)
         tmp = landing / ".transacoes_late.tmp"
         tmp.write_bytes(
@@ -147,7 +147,7 @@ def test_sigkill_between_write_and_commit_then_restart_and_sigterm(fresh_db, tmp
 
     assert _counts(url) == {"condominios": 3, "imoveis": 36, "moradores": 39, "transacoes": 23}
     assert _duplicates(url) == 0
-    assert _numbered(checkpoint / "offsets") == _numbered(checkpoint / "commits") == {0, 1, 2}
+    assert _numbered(checkpoint / "offsets") == _numbered(checkpoint / "commits") == {0, 1}
     with psycopg.connect(url) as conn:
         batches = conn.execute(
             "select batch_id, files_total, files_loaded, rows_loaded, attempts "
@@ -158,7 +158,7 @@ def test_sigkill_between_write_and_commit_then_restart_and_sigterm(fresh_db, tmp
             "group by entity, content_hash having count(*) > 1) d"
         ).fetchone()[0]
     # The replayed batch keeps its totals (its files count as loaded by it, not as skipped).
-    assert batches == [(0, 2, 2, 3 + 36, 1), (1, 2, 2, 39 + 22, 2), (2, 1, 1, 1, 1)]
+    assert batches == [(0, 4, 4, 3 + 36 + 39 + 22, 2), (1, 1, 1, 1, 1)]
     assert loaded_twice == 0
     assert _status(tmp_path / "status.json")["state"] == "stopped"
 
