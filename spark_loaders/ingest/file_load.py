@@ -115,7 +115,9 @@ def load_file(
                 entry.warnings = list(cmap.warnings)
                 base = positional_base(cmap.has_ids, ledger.high_water(conn, entity.name), previous)
                 try:
-                    parsed = parse_file(spark, source.path, header.record, has_quote=scan.has_quote)
+                    parsed = parse_file(
+                        spark, source.path, header.record, size=scan.size, has_quote=scan.has_quote
+                    )
                 except UnterminatedQuote as exc:
                     raise FileRejected(f"cannot be parsed: {exc}") from None
                 checked = check(parsed.records, entity, cmap, id_base=base)

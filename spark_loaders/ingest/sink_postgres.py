@@ -25,6 +25,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from spark_loaders.ingest.arrow_map import map_in_arrow
 from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
 from spark_loaders.ingest.ddl import LOADS_SCHEMA
 from spark_loaders.ingest.entities import REASONS, Entity
@@ -167,7 +168,7 @@ def write_bulk(
 ) -> Stats:
     """Run the parallel COPY into the staging tables; returns the committed totals."""
     create_staging(conn, staging)
-    results = lines.mapInArrow(_task_writer(conninfo, staging), STATS_SCHEMA).collect()
+    results = map_in_arrow(lines, _task_writer(conninfo, staging), STATS_SCHEMA).collect()
     total = Stats()
     for row in results:
         total.add(Stats.from_row(row.asDict()))

@@ -21,12 +21,17 @@ def value_col(name: str) -> str:
     return f"v_{name}"
 
 
+def _known(condition: Column) -> Column:
+    """A failed try_cast or try_to_date yields null; null means not valid."""
+    return F.coalesce(condition, F.lit(False))
+
+
 def _valid_integer(v: Column) -> Column:
-    return v.rlike(INTEGER) & (v.try_cast("int") > F.lit(0))
+    return _known(v.rlike(INTEGER) & (v.try_cast("int") > F.lit(0)))
 
 
 def _valid_date(v: Column) -> Column:
-    return (
+    return _known(
         v.rlike(DATE)
         & (F.substring(v, 1, 4) != F.lit("0000"))
         & F.try_to_date(v, "yyyy-MM-dd").isNotNull()
@@ -34,7 +39,7 @@ def _valid_date(v: Column) -> Column:
 
 
 def _valid_amount(v: Column) -> Column:
-    return v.rlike(AMOUNT) & (v.try_cast("decimal(15,2)") > F.lit(0))
+    return _known(v.rlike(AMOUNT) & (v.try_cast("decimal(15,2)") > F.lit(0)))
 
 
 def _any(conditions: list[Column]) -> Column:

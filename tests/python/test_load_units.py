@@ -1,0 +1,133 @@
+"""Pure functions of the loader: the CSV dialect, header matching, discovery, id rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from spark_loaders.errors import CondoError
+from spark_loaders.ingest.copy_stream import Stats
+from spark_loaders.ingest.csv_split import (
+    MALFORMED,
+    OPEN,
+    UnterminatedQuote,
+    iter_records,
+    split_record,
+)
+from spark_loaders.ingest.discover import discover, entity_of
+from spark_loaders.ingest.entities import BY_NAME
+from spark_loaders.ingest.header import HeaderError, map_header
+from spark_loaders.ingest.ids import id_outcome, positional_base
+from spark_loaders.ingest.ledger import PreviousLoad
+from spark_loaders.ingest.prescan import prescan
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b", ["a", "b"]),
+        ("a,,b", ["a", "", "b"]),
+        (",", ["", ""]),
+        ("", [""]),
+        ('"a,b",c', ["a,b", "c"]),
+        ('"say ""hi""",x', ['say "hi"', "x"]),
+        ('x,""', ["x", ""]),
+        ('a,b"c,d', ["a", 'b"c', "d"]),  # a quote inside an unquoted field is literal
+        ('a, "b,c"', ["a", ' "b', 'c"']),  # a field is quoted only if '"' is its first char
+        ('"multi\nline",z', ["multi\nline", "z"]),
+    ],
+)
+def test_split_record(text: str, expected: list[str]) -> None:
+    assert split_record(text) == expected
+
+
+def test_split_record_open_and_malformed() -> None:
+    assert split_record('"abc') is OPEN
+    assert split_record('"ab""') is OPEN  # the doubled quote is an escaped quote, still open
+    assert split_record('"ab"c,d') is MALFORMED
+
+
+def test_iter_records_line_numbers_blank_lines_and_quoted_newlines() -> None:
+    lines = ["h1,h2", "", "a,\"x", "y\",z", "  \t", '"q"w,1', "last,1"]
+    records = list(iter_records(lines))
+    assert [(r.line, r.last_line) for r in records] == [(1, 1), (3, 4), (6, 6), (7, 7)]
+    assert records[1].fields == ["a", "x\ny", "z"]
+    assert records[1].raw == 'a,"x\ny",z'
+    assert records[2].fields is None  # malformed quoting
+
+
+def test_iter_records_unterminated_quote() -> None:
+    with pytest.raises(UnterminatedQuote) as info:
+        list(iter_records(["h", 'a,"never closed', "b"]))
+    assert info.value.line == 2
+
+
+def test_map_header_is_case_insensitive_and_order_free() -> None:
+    cmap = map_header(BY_NAME["imoveis"], ["valor", "condominio_id", "tipo", "extra"])
+    assert cmap.positions == {"tipo": 2, "condominio_id": 1, "valor": 0}
+    assert not cmap.has_ids
+    assert cmap.warnings and "extra" in cmap.warnings[0]
+
+
+def test_map_header_missing_and_duplicated_columns() -> None:
+    with pytest.raises(HeaderError, match="missing required column.*valor"):
+        map_header(BY_NAME["imoveis"], ["tipo", "condominio_id"])
+    with pytest.raises(HeaderError, match="duplicated"):
+        map_header(BY_NAME["imoveis"], ["tipo", "tipo", "condominio_id", "valor"])
+
+
+def test_overflow_applies_only_when_endereco_is_last() -> None:
+    condominios = BY_NAME["condominios"]
+    assert map_header(condominios, ["nome", "endereco"]).overflow_index == 1
+    assert map_header(condominios, ["endereco", "nome"]).overflow_index is None
+    assert map_header(condominios, ["nome", "endereco", "x"]).overflow_index is None
+    assert map_header(BY_NAME["moradores"], ["nome", "condominio_id", "data_registro"]).overflow_index is None
+
+
+def test_discover_order_and_matching(tmp_path: Path) -> None:
+    for name in ["transacoes_2.csv", "Transacoes_1.csv", "imoveis.csv", "CONDOMINIOS.csv",
+                 "notes.txt", ".hidden_condominios.csv", "moradores-x.csv"]:
+        (tmp_path / name).write_text("x\n")
+    names = [(f.entity, f.name) for f in discover([tmp_path])]
+    assert names == [
+        ("condominios", "CONDOMINIOS.csv"),
+        ("imoveis", "imoveis.csv"),
+        ("moradores", "moradores-x.csv"),
+        ("transacoes", "Transacoes_1.csv"),
+        ("transacoes", "transacoes_2.csv"),
+    ]
+    assert entity_of("condominio.csv") is None
+    with pytest.raises(CondoError, match="does not start with an entity name"):
+        discover([tmp_path / "notes.txt"])
+    with pytest.raises(CondoError, match="no such file"):
+        discover([tmp_path / "missing.csv"])
+
+
+def test_positional_ids_and_high_water() -> None:
+    stats = Stats(rows=5, loaded=4, rejected=1)
+    assert positional_base(False, 10, None) == 10
+    assert id_outcome(10, stats).__dict__ == {"id_min": 11, "id_max": 15, "high_water": 15}
+    # A forced reload of a positional file reuses its ids, whatever the mark is now.
+    previous = PreviousLoad(load_id=3, has_ids=False, id_min=11, id_max=15)
+    assert positional_base(False, 40, previous) == 10
+    assert positional_base(True, 40, previous) is None
+    with_ids = Stats(rows=3, loaded=2, rejected=1, id_min=4, id_max=9, max_valid_id=12)
+    assert id_outcome(None, with_ids).__dict__ == {"id_min": 4, "id_max": 9, "high_water": 12}
+    assert id_outcome(7, Stats()).high_water is None
+
+
+def test_prescan_detects_bad_utf8_and_nul(tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_bytes("\ufeffnome\nJoão\n".encode())
+    assert prescan(good).encoding_error is None
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("nome\nok\nJoão\n".encode("latin-1"))
+    error = prescan(latin).encoding_error
+    assert error and "not valid UTF-8" in error and "line 3" in error
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_bytes("nome\nJoao\n".encode("utf-16-le"))
+    assert "NUL byte" in (prescan(utf16).encoding_error or "")
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes("nome\nJo".encode() + "ã".encode()[:1])
+    assert "multi-byte" in (prescan(cut).encoding_error or "")
