@@ -96,6 +96,7 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
             builder.master(os.environ.get("CONDO_SPARK_MASTER", "local[*]"))
             .config("spark.driver.memory", os.environ.get("CONDO_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.ui.enabled", os.environ.get("CONDO_SPARK_UI", "false"))
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", os.environ.get("CONDO_SHUFFLE_PARTITIONS", "8"))
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
         )
