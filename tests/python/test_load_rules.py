@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -38,8 +36,10 @@ TRANSACOES = """transacao_id,imovel_id,morador_id,data_transacao,valor_transacao
 
 MORADORES = (
     "nome,condominio_id,data_registro\n"
-    + "é" * 255 + ",1,2024-01-01\n"
-    + "é" * 256 + ",1,2024-01-01\n"
+    + "é" * 255
+    + ",1,2024-01-01\n"
+    + "é" * 256
+    + ",1,2024-01-01\n"
     + "   ,1,2024-01-01\n"
     + '"",1,2024-01-01\n'
     + "  Ana  ,1,2024-01-01\n"
@@ -48,8 +48,10 @@ MORADORES = (
 
 IMOVEIS = (
     "tipo,condominio_id,valor\n"
-    + "T" * 50 + ",1,10.5\n"
-    + "T" * 51 + ",1,10.5\n"
+    + "T" * 50
+    + ",1,10.5\n"
+    + "T" * 51
+    + ",1,10.5\n"
     + "Casa,1,0001.50\n"
 )
 
@@ -62,8 +64,12 @@ def rules_db(request, pg_server, spark, tmp_path_factory):
     with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     info = connection.ConnectionInfo(
-        host=pg_server.host, port=pg_server.port, user=pg_server.user,
-        password=pg_server.password, dbname=name, source="url",
+        host=pg_server.host,
+        port=pg_server.port,
+        user=pg_server.user,
+        password=pg_server.password,
+        dbname=name,
+        source="url",
     )
     folder = tmp_path_factory.mktemp("rules")
     write(folder / "transacoes_rules.csv", TRANSACOES)
@@ -204,13 +210,11 @@ def test_positional_ids_count_rejected_rows(rules_db) -> None:
 
 def test_env_paths_really_differ(rules_db, request) -> None:
     """Guard for the parametrisation: the large-file path really made a partition."""
-    db, report = rules_db
+    db, _ = rules_db
     partitions = scalar(
         db,
         "select count(*) from pg_inherits i join pg_class c on c.oid = i.inhrelid "
         "where c.relname like 'transacoes_l%%'",
     )
-    expected = 1 if os.environ.get("CONDO_LOAD_BULK_MIN_BYTES") == "0" else 0
-    # The env var is only set inside the fixture; read the param instead.
     expected = 1 if "parallel" in request.node.callspec.params["rules_db"] else 0
     assert partitions == expected

@@ -49,7 +49,7 @@ def test_split_record_open_and_malformed() -> None:
 
 
 def test_iter_records_line_numbers_blank_lines_and_quoted_newlines() -> None:
-    lines = ["h1,h2", "", "a,\"x", "y\",z", "  \t", '"q"w,1', "last,1"]
+    lines = ["h1,h2", "", 'a,"x', 'y",z', "  \t", '"q"w,1', "last,1"]
     records = list(iter_records(lines))
     assert [(r.line, r.last_line) for r in records] == [(1, 1), (3, 4), (6, 6), (7, 7)]
     assert records[1].fields == ["a", "x\ny", "z"]
@@ -71,7 +71,7 @@ def test_map_header_is_case_insensitive_and_order_free() -> None:
 
 
 def test_map_header_missing_and_duplicated_columns() -> None:
-    with pytest.raises(HeaderError, match="missing required column.*valor"):
+    with pytest.raises(HeaderError, match=r"missing required column.*valor"):
         map_header(BY_NAME["imoveis"], ["tipo", "condominio_id"])
     with pytest.raises(HeaderError, match="duplicated"):
         map_header(BY_NAME["imoveis"], ["tipo", "tipo", "condominio_id", "valor"])
@@ -82,12 +82,22 @@ def test_overflow_applies_only_when_endereco_is_last() -> None:
     assert map_header(condominios, ["nome", "endereco"]).overflow_index == 1
     assert map_header(condominios, ["endereco", "nome"]).overflow_index is None
     assert map_header(condominios, ["nome", "endereco", "x"]).overflow_index is None
-    assert map_header(BY_NAME["moradores"], ["nome", "condominio_id", "data_registro"]).overflow_index is None
+    assert (
+        map_header(BY_NAME["moradores"], ["nome", "condominio_id", "data_registro"]).overflow_index
+        is None
+    )
 
 
 def test_discover_order_and_matching(tmp_path: Path) -> None:
-    for name in ["transacoes_2.csv", "Transacoes_1.csv", "imoveis.csv", "CONDOMINIOS.csv",
-                 "notes.txt", ".hidden_condominios.csv", "moradores-x.csv"]:
+    for name in [
+        "transacoes_2.csv",
+        "Transacoes_1.csv",
+        "imoveis.csv",
+        "CONDOMINIOS.csv",
+        "notes.txt",
+        ".hidden_condominios.csv",
+        "moradores-x.csv",
+    ]:
         (tmp_path / name).write_text("x\n")
     names = [(f.entity, f.name) for f in discover([tmp_path])]
     assert names == [
@@ -129,5 +139,5 @@ def test_prescan_detects_bad_utf8_and_nul(tmp_path: Path) -> None:
     utf16.write_bytes("nome\nJoao\n".encode("utf-16-le"))
     assert "NUL byte" in (prescan(utf16).encoding_error or "")
     cut = tmp_path / "cut.csv"
-    cut.write_bytes("nome\nJo".encode() + "ã".encode()[:1])
+    cut.write_bytes(b"nome\nJo" + "ã".encode()[:1])
     assert "multi-byte" in (prescan(cut).encoding_error or "")
