@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -194,14 +195,16 @@ def prepare_database(connect: Callable[[], Any]) -> None:
         raise CondoError(
             f"the batch loader (spark_loaders.ingest) is not available: {exc}"
         ) from None
+    import psycopg
+
     try:
         with connect() as conn:
             ensure_schema(conn)
             ledger.ensure_table(conn)
-    except Exception as exc:
-        if type(exc).__module__.startswith("psycopg"):
-            raise CondoError(f"cannot reach PostgreSQL: {first_line(exc)}") from None
-        raise
+    except psycopg.OperationalError as exc:
+        raise CondoError(f"cannot reach PostgreSQL: {first_line(exc)}") from None
+    except psycopg.Error as exc:
+        raise CondoError(f"cannot prepare the ops/bronze schemas: {first_line(exc)}") from None
 
 
 def run_stream(
@@ -280,9 +283,17 @@ def run_stream(
         )
         return RunResult(query_id=query_id, totals=totals, stopped_by_signal=stopped_by_signal)
     finally:
+        _drain_listener_bus(spark)
         spark.streams.removeListener(listener)
         if server is not None:
             server.shutdown()
+
+
+def _drain_listener_bus(spark: SparkSession, timeout_ms: int = 5000) -> None:
+    """Let queued progress events reach the Python listener before it is removed; otherwise a
+    late event can hit a Python process that is already exiting."""
+    with contextlib.suppress(Exception):
+        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(timeout_ms)  # type: ignore[attr-defined]
 
 
 def _supervise(
@@ -400,12 +411,24 @@ def graceful_signals() -> Iterator[tuple[threading.Event, threading.Event]]:
 
 def main(args: argparse.Namespace) -> int:
     """Entry point for ``condo stream`` and ``spark-submit spark_loaders/stream_files.py``."""
-    from spark_loaders.spark_session import get_spark
+    from spark_loaders import connection
+    from spark_loaders.spark_session import get_spark, under_spark_submit
 
     cfg = config_from_args(args)
+    # Fail fast, before paying for Spark's start-up, on a bad layout or an unreachable database.
+    check_layout(cfg.landing, cfg.archive)
+    prepare_database(_connector(connection.resolve()))
+    if not under_spark_submit():
+        # One line per micro-batch, not Spark's console progress bars in between.
+        os.environ.setdefault(
+            "PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell"
+        )
     with graceful_signals() as (stop, force):
         spark = get_spark("condo-stream")
-        result = run_stream(spark, cfg, stop=stop, force_stop=force, log=_log)
+        try:
+            result = run_stream(spark, cfg, stop=stop, force_stop=force, log=_log)
+        finally:
+            spark.stop()
     if result.exit_code:
         _log(
             f"condo stream: {result.totals['files_rejected']} file(s) rejected whole; "
