@@ -158,6 +158,17 @@ def pyarrow_copy(bench, model, out: Path) -> int:
     return table.num_rows
 
 
+def read_only(spark, bench, model, partitions: int) -> None:
+    """Only the JDBC read, into Spark's ``noop`` sink: what parallel partitions buy."""
+    from spark_loaders.export.read_gold import PgSnapshot, plan_read, read_postgres
+
+    with PgSnapshot(bench, "gold") as snap:
+        plan = plan_read(
+            snap.stats(model), model.split_column, max_partitions=partitions, rows_per_partition=1
+        )
+        read_postgres(spark, model, snap, plan).write.format("noop").mode("overwrite").save()
+
+
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
     times = []
     for _ in range(repeat):
@@ -211,6 +222,7 @@ def main() -> int:
     print(f"Spark session start: {spark_start:.1f}s (not counted below), parallelism {parallelism}")
     work = Path(tempfile.mkdtemp(prefix="bench-export-"))
     rows: list[tuple[str, int, float, float, float | None]] = []
+    reads: dict[int, float] = {}
     try:
         with psycopg.connect(**bench.psycopg_kwargs()) as conn:
             counts = {
@@ -232,6 +244,10 @@ def main() -> int:
                         spark, out=work / "spark1", models=[n], max_read_partitions=1
                     ),
                 )
+                for parts in (1, max(2, 2 * parallelism)):
+                    reads[parts] = best_of(
+                        args.repeat, lambda p=parts, m=model: read_only(spark, bench, m, p)
+                    )
             t_arrow = best_of(
                 args.repeat, lambda m=model: pyarrow_copy(bench, m, work / "arrow" / m.name)
             )
@@ -253,6 +269,8 @@ def main() -> int:
             f"{t_export / t_arrow:6.2f}"
         )
     print("ratio = Spark export seconds / pyarrow-from-COPY seconds (lower is better)")
+    for parts, seconds in reads.items():
+        print(f"JDBC read alone of {MORADOR} (noop sink), {parts} partition(s): {seconds:.2f}s")
     return 0
 
 

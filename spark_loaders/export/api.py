@@ -262,7 +262,7 @@ def _stage_postgres(
         model,
         temp,
         expected_rows=stats.rows,
-        files=write_dataset.file_count(stats.rows, rows_per_file),
+        files=write_dataset.file_count(stats.rows, rows_per_file, plan.partitions),
         rows_per_file=rows_per_file,
         compression=compression,
         source=source,

@@ -48,28 +48,35 @@ class WrittenDataset:
         return sum(f.bytes for f in self.files)
 
 
-def file_count(rows: int, rows_per_file: int = ROWS_PER_FILE) -> int:
-    return max(1, math.ceil(rows / rows_per_file))
+def file_count(rows: int, rows_per_file: int = ROWS_PER_FILE, read_partitions: int = 1) -> int:
+    """Files for an unpartitioned model: enough for ``rows_per_file``, and one per read
+    partition when the read was split (so writing needs no shuffle)."""
+    return max(1, read_partitions, math.ceil(rows / rows_per_file))
 
 
 def arrange(df: DataFrame, model: GoldModel, files: int, input_partitions: int) -> DataFrame:
-    """Lay rows out for writing: one file per month for the partitioned model, otherwise
-    ``files`` files; rows sorted by the model's key inside every file.
+    """Lay rows out for writing, sorted by the model's key inside every file.
 
-    A single input partition (a small table, read through one connection) is only sorted:
-    no shuffle, one task writes everything. Otherwise ``repartition`` (a shuffle) rather
-    than ``coalesce`` keeps the parallel JDBC read parallel: ``coalesce(1)`` would fold all
-    read partitions into one task.
+    * Partitioned model: one file per month. Read in one partition it is only sorted (no
+      shuffle); otherwise it is shuffled by month, since read ranges do not follow months.
+    * Unpartitioned model: ``files`` files. When the input already has that many partitions
+      (a JDBC read splits on the sort key, so each partition is a contiguous key range)
+      each partition is sorted and written as it is: no shuffle, files in key order.
+      Otherwise a ``repartition`` (not ``coalesce``, which would fold a parallel read
+      into one task).
     """
     part = model.lake_partition
-    keys = (part.name, *model.sort_columns) if part is not None else model.sort_columns
-    if input_partitions <= 1 and files <= 1:
-        return df.sortWithinPartitions(*keys)
     if part is not None:
+        keys = (part.name, *model.sort_columns)
+        if input_partitions <= 1:
+            return df.sortWithinPartitions(*keys)
         return df.repartition(F.col(part.name)).sortWithinPartitions(*keys)
+    keys = model.sort_columns
+    if input_partitions == files:
+        return df.sortWithinPartitions(*keys)
     if files <= 1:
         return df.repartition(1).sortWithinPartitions(*keys)
-    return df.repartition(files, F.col(model.sort_columns[0])).sortWithinPartitions(*keys)
+    return df.repartition(files, F.col(keys[0])).sortWithinPartitions(*keys)
 
 
 def expected_arrow_schema(model: GoldModel) -> pa.Schema:

@@ -118,8 +118,10 @@ def test_money_is_decimal_and_counts_int64_in_the_expected_arrow_schema() -> Non
     assert schema.field("data_transacao").type == pa.date32()
 
 
-def test_file_count_grows_with_rows() -> None:
+def test_file_count_grows_with_rows_and_follows_the_read_partitions() -> None:
     assert [file_count(n, 100) for n in (0, 1, 100, 101, 1000)] == [1, 1, 1, 2, 10]
+    assert file_count(1000, 100, read_partitions=4) == 10
+    assert file_count(300, 100, read_partitions=4) == 4
 
 
 def _dataset(path: Path, marker: str) -> Path:
