@@ -9,6 +9,8 @@ a new database and points ``CONDO_DATABASE_URL`` at it for the duration of the t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +25,11 @@ SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 
 
 @pytest.fixture(scope="session")
-def test_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    state = tmp_path_factory.mktemp("condo-state")
+def test_state_dir() -> Iterator[Path]:
+    # Not under pytest's tmp_path root: pytest resets that root to mode 0700 whenever a
+    # pytest session starts, which would lock out the embedded server's unprivileged
+    # account (under root) in the middle of a run.
+    state = Path(tempfile.mkdtemp(prefix="condo-test-state-"))
     previous = {k: os.environ.get(k) for k in ("CONDO_STATE_DIR", "CONDO_HOME")}
     os.environ["CONDO_STATE_DIR"] = str(state)
     os.environ["CONDO_HOME"] = str(PROJECT_ROOT)
@@ -34,6 +39,7 @@ def test_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
