@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import os
 import signal
 import threading
@@ -218,6 +219,48 @@ def run_stream(
 ) -> RunResult:
     """Run the query until it drains (available-now) or ``stop`` is set; raise
     :class:`StreamFailed` if a micro-batch could not be committed."""
+    with checkpoint_lock(cfg.checkpoint):
+        return _run_locked(spark, cfg, stop=stop, force_stop=force_stop, ingest=ingest, log=log)
+
+
+@contextlib.contextmanager
+def checkpoint_lock(checkpoint: str) -> Iterator[None]:
+    """One stream per checkpoint: two would interleave micro-batches in one offset log. The
+    lock is an flock, so a killed stream never leaves it behind. Local checkpoints only."""
+    if not is_local(checkpoint):
+        yield
+        return
+    root = Path(local_path(checkpoint))
+    root.mkdir(parents=True, exist_ok=True)
+    fh = (root / ".condo-stream.lock").open("a+")
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise CondoError(
+                f"another condo stream ({holder}) is using the checkpoint {root}; "
+                "run one stream per checkpoint"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()
+
+
+def _run_locked(
+    spark: SparkSession,
+    cfg: StreamConfig,
+    *,
+    stop: threading.Event | None,
+    force_stop: threading.Event | None,
+    ingest: Callable[..., Any] | None,
+    log: Callable[[str], None],
+) -> RunResult:
     from spark_loaders import connection
 
     stop = stop or threading.Event()

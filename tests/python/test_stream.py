@@ -151,6 +151,15 @@ def test_available_now_backlog_rules_rejects_and_duplicates(spark, fresh_db, tmp
         ]
         assert ledger["moradores_bad.csv"] == ledger["condominios_latin1.csv"] == "rejected"
         assert "notes.csv" not in ledger
+        # Within a micro-batch, entities are applied in dependency order whatever the landing
+        # order (moradores_bad.csv landed before condominios_latin1.csv in the same batch).
+        rank = {e: i for i, e in enumerate(ENTITIES)}
+        applied = conn.execute(
+            "select stream_batch_id, entity from ops.loads where mode = 'stream' order by load_id"
+        ).fetchall()
+        for batch_id in {b for b, _ in applied}:
+            sequence = [rank[e] for b, e in applied if b == batch_id]
+            assert sequence == sorted(sequence), (batch_id, applied)
         batches = conn.execute(
             "select batch_id, files_total, rows_read, rows_loaded, rows_rejected, attempts "
             "from ops.stream_batches order by batch_id"

@@ -82,3 +82,32 @@ def test_batch_totals_count_only_loaded_files_and_the_line_says_so() -> None:
     assert line.startswith("batch 7: 3 file(s): 1 loaded, 1 skipped, 1 rejected")
     assert "rows 100 in, 98 loaded, 2 rejected" in line
     assert "50 rows/s" in line and "latency 1.50 s" in line and "attempt 2" in line
+
+
+def test_one_stream_per_checkpoint(tmp_path: Path) -> None:
+    from spark_loaders.streaming.run import checkpoint_lock
+
+    checkpoint = str(tmp_path / "checkpoint")
+    with (
+        checkpoint_lock(checkpoint),
+        pytest.raises(CondoError, match=r"another condo stream \(pid \d+\)"),
+        checkpoint_lock(checkpoint),
+    ):
+        pass
+    with checkpoint_lock(checkpoint):  # released on exit
+        pass
+
+
+def test_sigterm_and_sigint_request_a_graceful_stop_then_a_forced_one() -> None:
+    import os
+    import signal
+
+    from spark_loaders.streaming.run import graceful_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with graceful_signals() as (stop, force):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5) and not force.is_set()
+        os.kill(os.getpid(), signal.SIGINT)
+        assert force.wait(5)
+    assert signal.getsignal(signal.SIGTERM) == before
