@@ -1,0 +1,266 @@
+"""End-to-end tests of the dbt project on the postgres target: real PostgreSQL, real dbt.
+
+Expected numbers are computed here from the CSV files with Python's Decimal, independently
+of the SQL, or written down from the case's specification.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import defaultdict
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import dbt_bronze as bronze
+import psycopg
+import pytest
+from dbt_runner import run_dbt
+
+from spark_loaders.connection import ConnectionInfo
+
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+SILVER_GOLD_TABLES = (
+    "silver.condominios",
+    "silver.imoveis",
+    "silver.moradores",
+    "silver.transacoes",
+    "gold.transacoes_por_condominio",
+    "gold.transacoes_por_morador",
+    "gold.transacoes_diarias_por_tipo_imovel",
+)
+
+GOLD_TYPES = {
+    "transacoes_por_condominio": [
+        ("condominio_id", "integer"),
+        ("nome_condominio", "character varying(255)"),
+        ("qtd_transacoes", "bigint"),
+        ("valor_total", "numeric(20,2)"),
+    ],
+    "transacoes_por_morador": [
+        ("morador_id", "integer"),
+        ("nome_morador", "character varying(255)"),
+        ("condominio_id", "integer"),
+        ("qtd_transacoes", "bigint"),
+        ("valor_total", "numeric(20,2)"),
+    ],
+    "transacoes_diarias_por_tipo_imovel": [
+        ("data_transacao", "date"),
+        ("tipo_imovel", "character varying(50)"),
+        ("qtd_transacoes", "bigint"),
+        ("valor_total", "numeric(20,2)"),
+        ("valor_medio", "numeric(15,2)"),
+        ("_loaded_at", "timestamp with time zone"),
+    ],
+}
+
+
+def query(db: ConnectionInfo, sql: str) -> list[tuple]:
+    with psycopg.connect(**db.psycopg_kwargs()) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def snapshot(db: ConnectionInfo) -> dict[str, list[tuple]]:
+    """Every silver and gold table, rows sorted: what 'identical results' compares."""
+    return {
+        table: sorted(query(db, f"select * from {table}"), key=repr) for table in SILVER_GOLD_TABLES
+    }
+
+
+def _csv(name: str) -> list[list[str]]:
+    with (SAMPLE_DIR / name).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    return rows[1:]
+
+
+def expected_daily_from_csv() -> dict[tuple[dt.date, str], tuple[int, Decimal, Decimal]]:
+    tipos = {i: row[0] for i, row in enumerate(_csv("imoveis.csv"), start=1)}
+    groups: dict[tuple[dt.date, str], list[Decimal]] = defaultdict(list)
+    for imovel_id, _morador, day, valor in _csv("transacoes.csv"):
+        groups[(dt.date.fromisoformat(day), tipos[int(imovel_id)])].append(Decimal(valor))
+    return {
+        key: (
+            len(values),
+            sum(values),
+            (sum(values) / len(values)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+        )
+        for key, values in groups.items()
+    }
+
+
+def expected_por_morador_from_csv() -> dict[int, tuple[int, Decimal]]:
+    totals = {i: (0, Decimal("0.00")) for i in range(1, len(_csv("moradores.csv")) + 1)}
+    for _imovel, morador_id, _day, valor in _csv("transacoes.csv"):
+        count, total = totals[int(morador_id)]
+        totals[int(morador_id)] = (count + 1, total + Decimal(valor))
+    return totals
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+def test_sample_through_the_loader_gives_the_case_numbers(fresh_db, spark, workdir):
+    """data/sample loaded by the real loader, then `dbt build` (models and every test)."""
+    from spark_loaders.ingest.api import ingest_files
+
+    report = ingest_files(spark, [SAMPLE_DIR], target="postgres", progress=False)
+    assert all(f.status == "loaded" for f in report.files), report.files
+
+    run_dbt(["build"], workdir=workdir)
+
+    assert query(
+        fresh_db,
+        "select condominio_id, nome_condominio, qtd_transacoes, valor_total "
+        "from gold.transacoes_por_condominio order by condominio_id",
+    ) == [
+        (1, "Condomínio A", 11, Decimal("10655000.00")),
+        (2, "Condomínio B", 10, Decimal("9865000.00")),
+        (3, "Condomínio C", 1, Decimal("1080000.00")),
+    ]
+    daily = {
+        (d, t): (q, v, m)
+        for d, t, q, v, m in query(
+            fresh_db,
+            "select data_transacao, tipo_imovel, qtd_transacoes, valor_total, valor_medio "
+            "from gold.transacoes_diarias_por_tipo_imovel",
+        )
+    }
+    assert daily == expected_daily_from_csv()
+    por_morador = query(
+        fresh_db,
+        "select morador_id, qtd_transacoes, valor_total from gold.transacoes_por_morador",
+    )
+    assert {m: (q, v) for m, q, v in por_morador} == expected_por_morador_from_csv()
+
+    for model, columns in GOLD_TYPES.items():
+        actual = query(
+            fresh_db,
+            "select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a "
+            f"where a.attrelid = 'gold.{model}'::regclass and a.attnum > 0 "
+            "and not a.attisdropped order by a.attnum",
+        )
+        assert actual == columns, model
+    # Exactly the three gold relations, in a schema named gold; silver likewise.
+    relations = query(
+        fresh_db,
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('silver', 'gold') order by 1, 2",
+    )
+    assert relations == [
+        ("gold", "transacoes_diarias_por_tipo_imovel"),
+        ("gold", "transacoes_por_condominio"),
+        ("gold", "transacoes_por_morador"),
+        ("silver", "condominios"),
+        ("silver", "imoveis"),
+        ("silver", "moradores"),
+        ("silver", "orfaos"),
+        ("silver", "tipos_imovel"),
+        ("silver", "transacoes"),
+    ]
+
+
+# Build models and seeds without the data tests (the end-to-end test above runs those).
+MODELS_AND_SEEDS = [
+    "build",
+    "--exclude-resource-type",
+    "test",
+    "--exclude-resource-type",
+    "unit_test",
+]
+T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
+D = {i: dt.date(2024, 5, i) for i in range(1, 10)}
+
+
+def first_load() -> bronze.Load:
+    return bronze.Load(
+        1,
+        T0,
+        {
+            "condominios": [(1, "Alpha", "Rua 1"), (2, "Beta", "Rua 2")],
+            "imoveis": [
+                (10, "Casa", 1, Decimal("100.00")),
+                (11, " apartamento ", 2, Decimal("200.00")),
+                (12, "Loja", 9, Decimal("300.00")),  # condominium 9 does not exist yet
+            ],
+            "moradores": [
+                (1, "Ana", 1, dt.date(2024, 1, 1)),
+                (2, "Bia", 2, dt.date(2024, 1, 2)),
+            ],
+            "transacoes": [
+                (100, 10, 1, D[1], Decimal("10.00")),
+                (101, 11, 3, D[2], Decimal("20.00")),  # resident 3 arrives later
+                (102, 12, 1, D[3], Decimal("30.00")),  # property excluded: cascade
+                (103, 11, 2, D[4], Decimal("40.00")),
+                (104, 10, 2, D[5], Decimal("50.01")),
+                (105, 11, 1, D[5], Decimal("50.00")),
+            ],
+        },
+    )
+
+
+def late_load() -> bronze.Load:
+    return bronze.Load(
+        2,
+        T0 + dt.timedelta(hours=5),
+        {
+            "condominios": [(9, "Gama", "Rua 9")],  # makes property 12, then 102, valid
+            "imoveis": [(10, "casa", 8, Decimal("100.00"))],  # moves 10 to an unknown condo
+            "moradores": [(3, "Caio", 2, dt.date(2024, 2, 1))],  # the late resident
+            "transacoes": [(103, 11, 2, D[6], Decimal("41.00"))],  # 103 moves from D4 to D6
+        },
+    )
+
+
+def test_incremental_runs_converge_to_the_full_refresh(fresh_db, workdir):
+    """Late residents, late condominiums, re-loaded properties and transactions: the
+    incremental models end exactly where a full refresh ends, and a re-run with no new data
+    changes nothing."""
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    bronze.insert_postgres(conninfo, [first_load()])
+
+    run_dbt(MODELS_AND_SEEDS, workdir=workdir)
+    assert query(fresh_db, "select transacao_id from silver.transacoes order by 1") == [
+        (100,),
+        (103,),
+        (104,),
+        (105,),
+    ]
+    assert query(
+        fresh_db, "select entidade, registro_id, motivo from silver.orfaos order by 1, 2"
+    ) == [
+        ("imoveis", 12, "condominio_inexistente"),
+        ("transacoes", 101, "morador_inexistente"),
+        ("transacoes", 102, "imovel_excluido"),
+    ]
+
+    before = snapshot(fresh_db)
+    run_dbt(["run"], workdir=workdir)
+    assert snapshot(fresh_db) == before, "a re-run with no new data changed something"
+
+    bronze.insert_postgres(conninfo, [late_load()])
+    run_dbt(["run"], workdir=workdir)
+    incremental = snapshot(fresh_db)
+
+    assert query(fresh_db, "select transacao_id from silver.transacoes order by 1") == [
+        (101,),
+        (102,),
+        (103,),
+        (105,),
+    ]
+    assert query(
+        fresh_db,
+        "select data_transacao, tipo_imovel, qtd_transacoes, valor_total "
+        "from gold.transacoes_diarias_por_tipo_imovel order by 1, 2",
+    ) == [
+        (D[2], "Apartamento", 1, Decimal("20.00")),
+        (D[3], "Loja", 1, Decimal("30.00")),
+        (D[5], "Apartamento", 1, Decimal("50.00")),
+        (D[6], "Apartamento", 1, Decimal("41.00")),
+    ]
+
+    run_dbt(["build", "--full-refresh"], workdir=workdir)
+    assert snapshot(fresh_db) == incremental
