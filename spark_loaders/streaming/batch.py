@@ -158,7 +158,8 @@ class BatchProcessor:
         committed = datetime.now(UTC)
         latency_ms = None
         if oldest is not None:
-            oldest_utc = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+            # PySpark hands timestamps over as naive local times; astimezone reads them so.
+            oldest_utc = oldest.astimezone(UTC)
             latency_ms = max(0, int((committed - oldest_utc).total_seconds() * 1000))
         rec = BatchRecord(
             query_id=query_id,
