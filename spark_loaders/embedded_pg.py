@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import importlib.util
 import json
 import os
@@ -111,7 +112,9 @@ def _grant_access(lay: Layout, user: str, data: Path | None = None) -> None:
     """Let the unprivileged server account reach the data directory and the binaries.
 
     The directories above the state directory only get the search bit (``o+x``), which
-    is all the server needs to reach its data; nothing is made readable that was not."""
+    is all the server needs to reach its data; nothing is made readable that was not.
+    Called before every pg_ctl/initdb run, because something else may have tightened a
+    parent directory since (pytest, for one, resets its temp root to 0700)."""
     import pwd
 
     entry = pwd.getpwnam(user)
@@ -120,12 +123,17 @@ def _grant_access(lay: Layout, user: str, data: Path | None = None) -> None:
             mode = path.stat().st_mode
             if mode & 0o001 == 0:
                 path.chmod(mode | 0o001)
-    _make_world_readable(_install_dir())
+    _make_binaries_reachable()
     data = data or lay.data
     data.mkdir(parents=True, exist_ok=True)
     os.chown(data, entry.pw_uid, entry.pw_gid)
     lay.log.touch(exist_ok=True)
     os.chown(lay.log, entry.pw_uid, entry.pw_gid)
+
+
+@functools.cache
+def _make_binaries_reachable() -> None:
+    _make_world_readable(_install_dir())
 
 
 def _make_world_readable(top: Path) -> None:
@@ -410,12 +418,16 @@ def stop() -> bool:
     with _locked(lay):
         if not is_running(lay):
             return False
+        run_as = _run_as()
+        if run_as:
+            _grant_access(lay, run_as)
         result = _pg(
             [str(_bin("pg_ctl")), "-D", str(lay.data), "-m", "fast", "-w", "-t", "60", "stop"],
-            run_as=_run_as(),
+            run_as=run_as,
         )
         if result.returncode != 0:
-            raise CondoError(f"pg_ctl stop failed: {result.stderr.strip()}")
+            detail = " ".join((result.stderr or result.stdout).split())
+            raise CondoError(f"pg_ctl stop failed: {detail}")
         return True
 
 
