@@ -3,11 +3,14 @@ each test project in its own temporary state directory."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,11 +98,23 @@ def _alive(pid: int) -> bool:
     return not Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")
 
 
+@contextlib.contextmanager
+def new_project(name: str) -> Iterator[Project]:
+    """A project in a fresh directory outside pytest's temp root: pytest resets that root
+    to mode 0700 whenever another session starts, which would lock the server account
+    out of a data directory below it halfway through a test."""
+    proj = Project(Path(tempfile.mkdtemp(prefix=f"condo-{name}-")))
+    try:
+        yield proj
+    finally:
+        proj.cleanup()
+        shutil.rmtree(proj.state, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
-    proj = Project(tmp_path_factory.mktemp("project-a"))
-    yield proj
-    proj.cleanup()
+def project() -> Iterator[Project]:
+    with new_project("project-a") as proj:
+        yield proj
 
 
 def test_start_status_url_stop(project: Project) -> None:
@@ -160,9 +175,8 @@ def test_killed_server_leaves_a_stale_pid_file_that_does_not_block(project: Proj
         assert conn.execute("select x from survivor").fetchall() == [(42,)]
 
 
-def test_two_projects_run_side_by_side(project: Project, tmp_path: Path) -> None:
-    other = Project(tmp_path / "project-b")
-    try:
+def test_two_projects_run_side_by_side(project: Project) -> None:
+    with new_project("project-b") as other:
         url_a, url_b = project.url(), other.url()
         a, b = project.status(), other.status()
         assert a["running"] and b["running"]
@@ -178,8 +192,6 @@ def test_two_projects_run_side_by_side(project: Project, tmp_path: Path) -> None
         assert project.status()["running"] is True
         with psycopg.connect(url_a) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
-    finally:
-        other.cleanup()
 
 
 def test_start_failure_says_why_on_one_line(project: Project) -> None:
