@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from spark_loaders.errors import CondoError
+from spark_loaders.paths import sample_dir
 
 
 def _non_negative_int(text: str) -> int:
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not out.is_dir():
         raise CondoError(f"--out {out} exists and is not a directory")
+    if out.resolve() == sample_dir().resolve():
+        raise CondoError(f"refusing to overwrite the bundled sample in {out}; choose another --out")
     started = time.perf_counter()
     try:
         expected = generate(
@@ -104,4 +107,24 @@ def run(args: argparse.Namespace) -> int:
         f"wrote {out}/ ({total_bytes / 1e6:.1f} MB, expected counts in _expected.json) "
         f"in {elapsed:.1f}s"
     )
+    others = _other_entity_files(out, set(expected["files"]))
+    if others:
+        print(
+            f"note: {out} also holds {', '.join(others)}; `condo load {out}` would load those too"
+        )
     return 0
+
+
+def _other_entity_files(out: Path, written: set[str]) -> list[str]:
+    """CSV files besides ours whose names make the loader take them for an entity's."""
+    from spark_loaders.generate import ENTITIES
+
+    prefixes = tuple(e.name for e in ENTITIES)
+    return sorted(
+        p.name
+        for p in out.iterdir()
+        if p.is_file()
+        and p.name not in written
+        and p.name.lower().startswith(prefixes)
+        and p.suffix.lower() == ".csv"
+    )

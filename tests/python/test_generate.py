@@ -312,3 +312,19 @@ def test_cli_writes_the_files_and_rejects_bad_options(tmp_path: Path) -> None:
     )
     assert bad.returncode != 0 and "not a directory" in bad.stderr
     assert "Traceback" not in bad.stderr
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    before = {p.name: p.read_bytes() for p in sample.iterdir()}
+    bad = subprocess.run(
+        [*condo, "--out", str(sample), "--transactions", "5"], capture_output=True, text=True
+    )
+    assert bad.returncode != 0 and "refusing to overwrite the bundled sample" in bad.stderr
+    assert {p.name: p.read_bytes() for p in sample.iterdir()} == before
+    # files the loader would also pick up are pointed out
+    (tmp_path / "x" / "Transacoes_2023.csv").write_text("imovel_id\n")
+    again = subprocess.run(
+        [*condo, "--out", str(tmp_path / "x"), "--transactions", "50"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "also holds Transacoes_2023.csv" in again.stdout
