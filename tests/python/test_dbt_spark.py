@@ -1,0 +1,117 @@
+"""The spark target: `dbt build` passes on dbt-spark (session, parquet) and gives the
+same gold rows as the postgres target from the same bronze rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import dbt_bronze as bronze
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from dbt_runner import PROJECT_ROOT, run_dbt
+from dbt_spark_job import LOADED_AT
+
+HERE = Path(__file__).resolve().parent
+GOLD = (
+    ("transacoes_por_condominio", ("condominio_id",)),
+    ("transacoes_por_morador", ("morador_id",)),
+    ("transacoes_diarias_por_tipo_imovel", ("data_transacao", "tipo_imovel")),
+)
+SPARK_TYPES = {
+    "transacoes_por_condominio": [
+        ("condominio_id", pa.int32()),
+        ("nome_condominio", pa.string()),
+        ("qtd_transacoes", pa.int64()),
+        ("valor_total", pa.decimal128(20, 2)),
+    ],
+    "transacoes_por_morador": [
+        ("morador_id", pa.int32()),
+        ("nome_morador", pa.string()),
+        ("condominio_id", pa.int32()),
+        ("qtd_transacoes", pa.int64()),
+        ("valor_total", pa.decimal128(20, 2)),
+    ],
+    "transacoes_diarias_por_tipo_imovel": [
+        ("data_transacao", pa.date32()),
+        ("tipo_imovel", pa.string()),
+        ("qtd_transacoes", pa.int64()),
+        ("valor_total", pa.decimal128(20, 2)),
+        ("valor_medio", pa.decimal128(15, 2)),
+    ],
+}
+
+
+def normalise(value):
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def spark_gold(warehouse: Path, model: str) -> tuple[pa.Schema, list[tuple]]:
+    table = pq.read_table(warehouse / "gold.db" / model)
+    rows = [tuple(normalise(v) for v in row.values()) for row in table.to_pylist()]
+    return table.schema, sorted(rows, key=repr)
+
+
+@pytest.mark.slow
+def test_spark_build_passes_and_matches_postgres(fresh_db, tmp_path):
+    spark_dir = tmp_path / "spark"
+    env = dict(os.environ)
+    env.update(
+        CONDO_SPARK_DIR=str(spark_dir),
+        CONDO_SPARK_MASTER="local[2]",
+        CONDO_SHUFFLE_PARTITIONS="2",
+        CONDO_SPARK_DRIVER_MEMORY="1g",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DBT_USE_COLORS="false",
+        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]),
+    )
+    job = subprocess.run(
+        [sys.executable, str(HERE / "dbt_spark_job.py"), str(tmp_path / "spark-run"), "build"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert job.returncode == 0, job.stdout[-8000:] + job.stderr[-3000:]
+
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    load = bronze.Load(1, LOADED_AT, bronze.sample_rows(PROJECT_ROOT / "data" / "sample"))
+    bronze.insert_postgres(conninfo, [load])
+    run_dbt(
+        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+        workdir=tmp_path / "pg-run",
+    )
+
+    warehouse = spark_dir / "warehouse"
+    with psycopg.connect(**conninfo) as conn:
+        for model, _key in GOLD:
+            schema, spark_rows = spark_gold(warehouse, model)
+            contract = [(f.name, f.type) for f in schema if f.name != "_loaded_at"]
+            assert contract == SPARK_TYPES[model], model
+            pg_rows = sorted(
+                (
+                    tuple(normalise(v) for v in row)
+                    for row in conn.execute(f"select * from gold.{model}").fetchall()
+                ),
+                key=repr,
+            )
+            assert spark_rows == pg_rows, model
+            assert pg_rows, model
+    condominios = dict(
+        (r[0], (r[2], r[3])) for r in spark_gold(warehouse, "transacoes_por_condominio")[1]
+    )
+    assert condominios == {
+        1: (11, Decimal("10655000.00")),
+        2: (10, Decimal("9865000.00")),
+        3: (1, Decimal("1080000.00")),
+    }
