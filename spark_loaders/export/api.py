@@ -142,23 +142,27 @@ def export_gold(
             raise
 
         results = []
-        for item in staged:
-            target_dir = out / item.model.name
-            previous = swap.swap_in(item.temp, target_dir, run_id)
-            if previous is not None:
-                shutil.rmtree(previous, ignore_errors=True)
-            results.append(
-                ExportResult(
-                    model=item.model.name,
-                    path=target_dir,
-                    rows=item.written.rows,
-                    files=len(item.written.files),
-                    bytes=item.written.bytes,
-                    read_partitions=item.read_partitions,
-                    seconds=item.seconds,
-                    source=item.source,
+        try:
+            for item in staged:
+                target_dir = out / item.model.name
+                previous = swap.swap_in(item.temp, target_dir, run_id)
+                if previous is not None:
+                    shutil.rmtree(previous, ignore_errors=True)
+                results.append(
+                    ExportResult(
+                        model=item.model.name,
+                        path=target_dir,
+                        rows=item.written.rows,
+                        files=len(item.written.files),
+                        bytes=item.written.bytes,
+                        read_partitions=item.read_partitions,
+                        seconds=item.seconds,
+                        source=item.source,
+                    )
                 )
-            )
+        finally:
+            for item in staged:  # versions not swapped in because an earlier swap failed
+                shutil.rmtree(item.temp, ignore_errors=True)
         return results
 
 
