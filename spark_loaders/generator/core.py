@@ -137,7 +137,9 @@ class Generator:
         self.error_rate = error_rate
         self.with_ids = with_ids
         self.sizes = sizes(transactions)
-        self.parents_intact = True
+        # Set when every candidate parent row was broken, so good rows had to reference
+        # broken ones (only possible with tiny files or error rates near 1).
+        self.condo_fallback = self.imovel_fallback = self.morador_fallback = False
         # Filled as the files are written, read by the files that reference them.
         self.good_condos: list[int] = []
         self.condo_profile: list[int] = []
@@ -219,6 +221,11 @@ class Generator:
             self._moradores(out),
             self._transacoes(out),
         ]
+        good = {s.entity: s.rows - sum(s.rejected_by_reason.values()) for s in stats}
+        parents_intact = not (
+            (self.condo_fallback and (good["imoveis"] or good["moradores"]))
+            or ((self.imovel_fallback or self.morador_fallback) and good["transacoes"])
+        )
         expected = {
             "format": FORMAT_VERSION,
             "generator": {
@@ -233,7 +240,7 @@ class Generator:
                 "parents that are not rejected, unless good_rows_reference_loaded_parents is "
                 "false (possible only when nearly every parent row is broken)."
             ),
-            "good_rows_reference_loaded_parents": self.parents_intact,
+            "good_rows_reference_loaded_parents": parents_intact,
             "files": {f"{s.entity}.csv": s.as_dict() for s in stats},
         }
         tmp = out / f".{EXPECTED_FILE}.tmp"
@@ -279,7 +286,7 @@ class Generator:
         owners = self.good_condos
         if not owners:
             owners = list(range(1, self.sizes["condominios"] + 1))
-            self.parents_intact = total == 0
+            self.condo_fallback = True
         self.imovel_condo = _blocks(self._rng(entity.name, "blocks").random, total, owners)
         self.imovel_value = array("i", bytes(4 * (total + 1)))
         type_pools = [
@@ -358,13 +365,13 @@ class Generator:
         imoveis = self.good_imoveis
         if not imoveis:
             imoveis = array("i", range(1, len(self.imovel_condo)))
-            self.parents_intact = self.parents_intact and total == 0
+            self.imovel_fallback = True
         everyone = array("i")
         for residents in self.moradores_by_condo:
             everyone.extend(residents)
         if not everyone:
             everyone = array("i", range(1, self.sizes["moradores"] + 1))
-            self.parents_intact = self.parents_intact and total == 0
+            self.morador_fallback = True
         # A condominium whose residents were all broken borrows from everyone: the row
         # stays referentially valid, only less realistic.
         residents_of = [r if len(r) else everyone for r in self.moradores_by_condo]

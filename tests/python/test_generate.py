@@ -328,3 +328,29 @@ def test_cli_writes_the_files_and_rejects_bad_options(tmp_path: Path) -> None:
         check=True,
     )
     assert "also holds Transacoes_2023.csv" in again.stdout
+
+
+def _dangling_references(parsed: dict[str, dict]) -> int:
+    good = {e: info["good"] for e, info in parsed.items()}
+    dangling = sum(
+        int(r["condominio_id"]) not in good["condominios"]
+        for child in ("imoveis", "moradores")
+        for r in good[child].values()
+    )
+    return dangling + sum(
+        int(t["imovel_id"]) not in good["imoveis"] or int(t["morador_id"]) not in good["moradores"]
+        for t in good["transacoes"].values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "rate", "seed"), [(7, 0.5, 3), (7, 1.0, 3), (40, 0.6, 4), (400, 0.3, 5)]
+)
+def test_parent_flag_tells_exactly_whether_good_rows_dangle(
+    tmp_path: Path, n: int, rate: float, seed: int
+) -> None:
+    # With three condominiums and a high error rate, all of them can be broken; then good
+    # children must reference broken parents, and _expected.json has to say so.
+    expected = generate(tmp_path, n, seed=seed, error_rate=rate)
+    dangling = _dangling_references(validate(tmp_path))
+    assert expected["good_rows_reference_loaded_parents"] is (dangling == 0)
