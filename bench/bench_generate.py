@@ -9,8 +9,9 @@ For each N, each workload runs in its own subprocess (so peak memory is its own)
   pre-encoded block written over and over: the cost of the disk writes alone.
 * ``naive``: the obvious generator, ``csv.writer.writerow`` per transaction with
   ``random.choice``/``randint`` per field (transactions only, so it does less work).
-* ``generate``: ``spark_loaders.generate.generate`` for all four files, and again with
-  ``--error-rate 0.01``.
+* ``generate``: ``spark_loaders.generate.generate`` for all four files, again with
+  ``--error-rate 0.01``, and with two worker processes (``--jobs 2``; its CPU column is
+  the parent's only).
 
 It prints wall and CPU seconds (CPU time is steadier on a shared machine), transactions/s,
 MB/s, peak RSS and the ratios against the I/O floor and the naive generator.
@@ -37,11 +38,11 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child_generate(n: int, out: Path, rate: float) -> dict:
+def _child_generate(n: int, out: Path, rate: float, jobs: int = 1) -> dict:
     from spark_loaders.generate import generate
 
     start = time.perf_counter()
-    expected = generate(out, n, seed=1, error_rate=rate)
+    expected = generate(out, n, seed=1, error_rate=rate, jobs=jobs)
     seconds = time.perf_counter() - start
     files = expected["files"].values()
     return {
@@ -94,6 +95,8 @@ def _child(argv: list[str]) -> None:
     kind, arg, out = argv[0], argv[1], Path(argv[2])
     if kind == "generate":
         result = _child_generate(int(arg), out, 0.0)
+    elif kind == "generate_jobs2":
+        result = _child_generate(int(arg), out, 0.0, jobs=2)
     elif kind == "generate_errors":
         result = _child_generate(int(arg), out, 0.01)
     elif kind == "io_floor":
@@ -161,6 +164,7 @@ def main() -> int:
             print(f"\nN = {n:,} transactions")
             gen = _run("generate", n, scratch)
             gen_err = _run("generate_errors", n, scratch)
+            gen_jobs = _run("generate_jobs2", n, scratch)
             floor = _run("io_floor", gen["bytes"], scratch)
             print(_line("io_floor (same bytes)", floor, n))
             naive = None if args.skip_naive else _run("naive", n, scratch)
@@ -168,10 +172,12 @@ def main() -> int:
                 print(_line("naive csv.writer", naive, n))
             print(_line("condo generate", gen, n))
             print(_line("  with --error-rate .01", gen_err, n))
+            print(_line("  with --jobs 2", gen_jobs, n))
             print(f"  generate / io_floor      {gen['seconds'] / floor['seconds']:6.1f}x the time")
             print(
                 f"  errors / no errors       {gen_err['cpu_seconds'] / gen['cpu_seconds']:6.2f}x cpu"
             )
+            print(f"  jobs 1 / jobs 2          {gen['seconds'] / gen_jobs['seconds']:6.2f}x wall")
             if naive:
                 print(
                     f"  naive / generate         {naive['seconds'] / gen['seconds']:6.1f}x "

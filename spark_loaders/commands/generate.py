@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -60,6 +61,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="R",
         help="probability that a row carries exactly one defect the loader rejects (default 0)",
     )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_non_negative_int,
+        default=0,
+        metavar="J",
+        help="worker processes for the transactions (default 0: one per CPU, at most 8); "
+        "the output does not depend on it",
+    )
     ids = parser.add_mutually_exclusive_group()
     ids.add_argument(
         "--with-ids",
@@ -92,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             error_rate=args.error_rate,
             with_ids=args.with_ids,
+            jobs=args.jobs or min(os.cpu_count() or 1, 8),
         )
     except OSError as exc:
         raise CondoError(f"cannot write to {out}: {exc.strerror or exc}") from None

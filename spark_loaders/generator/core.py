@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import random
+import sys
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -112,9 +114,9 @@ class _Writer:
         self.write([header])
 
     def write(self, lines: list[str]) -> None:
-        if not lines:
-            return
-        data = ("\n".join(lines) + "\n").encode("utf-8")
+        self.write_bytes(_encode(lines))
+
+    def write_bytes(self, data: bytes) -> None:
         self.fh.write(data)
         self.hash.update(data)
         self.size += len(data)
@@ -127,7 +129,9 @@ class _Writer:
 
 
 class Generator:
-    def __init__(self, transactions: int, seed: int, error_rate: float, with_ids: bool) -> None:
+    def __init__(
+        self, transactions: int, seed: int, error_rate: float, with_ids: bool, jobs: int = 1
+    ) -> None:
         if transactions < 0:
             raise ValueError("transactions must be >= 0")
         if not 0.0 <= error_rate <= 1.0:
@@ -136,6 +140,7 @@ class Generator:
         self.seed = seed
         self.error_rate = error_rate
         self.with_ids = with_ids
+        self.jobs = max(1, jobs)
         self.sizes = sizes(transactions)
         # Set when every candidate parent row was broken, so good rows had to reference
         # broken ones (only possible with tiny files or error rates near 1).
@@ -148,6 +153,9 @@ class Generator:
         self.imovel_value = array("i")  # thousands of reais
         self.good_imoveis = array("i")
         self.moradores_by_condo: list[array] = []
+        # What the transaction chunks read: candidate properties, each property's
+        # possible buyers, property values.
+        self._tx: tuple[array, list[array], array] = (array("i"), [], array("i"))
 
     # -- randomness ---------------------------------------------------------------------
 
@@ -215,12 +223,22 @@ class Generator:
 
     def write_all(self, out: Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)
-        stats = [
-            self._condominios(out),
-            self._imoveis(out),
-            self._moradores(out),
-            self._transacoes(out),
-        ]
+        # An _expected.json describes a complete set of files: drop the previous one
+        # first, so an interrupted run never leaves it next to files it does not describe.
+        (out / EXPECTED_FILE).unlink(missing_ok=True)
+        try:
+            stats = [
+                self._condominios(out),
+                self._imoveis(out),
+                self._moradores(out),
+                self._transacoes(out),
+            ]
+        except BaseException:
+            # Interrupted or failed: leave no half-written temporary files behind (the
+            # finished files of this run are complete, each was renamed into place).
+            for entity in (CONDOMINIOS, IMOVEIS, MORADORES, TRANSACOES):
+                (out / f".{entity.file_name}.tmp").unlink(missing_ok=True)
+            raise
         good = {s.entity: s.rows - sum(s.rejected_by_reason.values()) for s in stats}
         parents_intact = not (
             (self.condo_fallback and (good["imoveis"] or good["moradores"]))
@@ -381,44 +399,93 @@ class Generator:
             everyone,
             *(residents_of[condo_of[i]] for i in range(1, len(condo_of))),
         ]
-        n_imoveis = len(imoveis)
-        dates = DATES
-        steps = _PRICE_STEPS
-        sum_ref = [0]
-
-        def on_bad(transacao_id: int, fields: list[str]) -> None:
-            sum_ref[0] -= int(fields[-1].replace(".", ""))
-
-        for chunk, first, stop in _chunks(total):
-            rnd = self._rng(entity.name, chunk).random
-            lines: list[str] = []
-            append = lines.append
-            cents = 0
-            # Ids follow time (the extract is in transaction order): row `tid` falls on
-            # day (tid - 1) * DAYS // total, so rows come in runs that share one date.
-            tid = first
-            while tid < stop:
-                day = (tid - 1) * DAYS // total
-                run_end = min(stop, -(-(day + 1) * total // DAYS) + 1)
-                date_text = dates[day]
-                for _ in range(run_end - tid):
-                    iid = imoveis[int(rnd() * n_imoveis)]
-                    residents = residents_of_imovel[iid]
-                    mid = residents[int(rnd() * len(residents))]
-                    permille, centavos = divmod(int(rnd() * steps), 100)
-                    reais = value_of[iid] * (900 + permille)
-                    cents += reais * 100 + centavos
-                    append(f"{iid},{mid},{date_text},{reais}.{_CENTS[centavos]}")
-                tid = run_end
-            sum_ref[0] += cents
-            self._finish_chunk(entity, chunk, first, lines, stats, on_bad=on_bad)
-            writer.write(lines)
-        stats.sum_cents = sum_ref[0]
+        self._tx = (imoveis, residents_of_imovel, value_of)
+        for data, part in self._map_chunks(_transacoes_chunk, list(_chunks(total))):
+            writer.write_bytes(data)
+            stats.rows += part.rows
+            stats.sum_cents += part.sum_cents or 0
+            stats.high_water = max(stats.high_water, part.high_water)
+            for reason, count in part.rejected_by_reason.items():
+                stats.rejected_by_reason[reason] += count
+        if not self.with_ids:
+            stats.high_water = stats.rows
         writer.close(stats)
         return stats
 
+    def _map_chunks(
+        self, func: Callable[[Generator, int, int, int], tuple[bytes, FileStats]], chunks: list
+    ) -> Iterator[tuple[bytes, FileStats]]:
+        """``func(self, chunk, first, stop)`` for every chunk, in order. With ``jobs`` > 1
+        the chunks are computed by forked worker processes (which inherit this generator's
+        state), a few at a time so memory stays bounded; the output is the same bytes."""
+        jobs = min(self.jobs, len(chunks))
+        # fork shares the parent arrays for free; elsewhere (macOS, Windows) stay serial.
+        if jobs <= 1 or not sys.platform.startswith("linux"):
+            for chunk, first, stop in chunks:
+                yield func(self, chunk, first, stop)
+            return
+        global _ACTIVE
+        _ACTIVE = (self, func)
+        try:
+            with multiprocessing.get_context("fork").Pool(jobs) as pool:
+                window = 2 * jobs
+                for i in range(0, len(chunks), window):
+                    yield from pool.map(_run_active, chunks[i : i + window])
+        finally:
+            _ACTIVE = None
+
 
 _CENTS: tuple[str, ...] = tuple(f"{c:02d}" for c in range(100))
+
+# The generator and chunk function a forked worker runs (inherited, never pickled).
+_ACTIVE: tuple[Generator, Callable] | None = None
+
+
+def _run_active(item: tuple[int, int, int]) -> tuple[bytes, FileStats]:
+    assert _ACTIVE is not None
+    generator, func = _ACTIVE
+    return func(generator, *item)
+
+
+def _transacoes_chunk(gen: Generator, chunk: int, first: int, stop: int) -> tuple[bytes, FileStats]:
+    """One chunk of transacoes.csv, encoded, and its counts."""
+    entity = TRANSACOES
+    imoveis, residents_of_imovel, value_of = gen._tx
+    total = gen.sizes[entity.name]
+    n_imoveis = len(imoveis)
+    dates = DATES
+    steps = _PRICE_STEPS
+    rnd = gen._rng(entity.name, chunk).random
+    lines: list[str] = []
+    append = lines.append
+    cents = 0
+    # Ids follow time (the extract is in transaction order): row `tid` falls on day
+    # (tid - 1) * DAYS // total, so rows come in runs that share one date.
+    tid = first
+    while tid < stop:
+        day = (tid - 1) * DAYS // total
+        run_end = min(stop, -(-(day + 1) * total // DAYS) + 1)
+        date_text = dates[day]
+        for _ in range(run_end - tid):
+            iid = imoveis[int(rnd() * n_imoveis)]
+            residents = residents_of_imovel[iid]
+            mid = residents[int(rnd() * len(residents))]
+            permille, centavos = divmod(int(rnd() * steps), 100)
+            reais = value_of[iid] * (900 + permille)
+            cents += reais * 100 + centavos
+            append(f"{iid},{mid},{date_text},{reais}.{_CENTS[centavos]}")
+        tid = run_end
+    part = FileStats(entity.name, sum_cents=cents)
+
+    def on_bad(transacao_id: int, fields: list[str]) -> None:
+        part.sum_cents -= int(fields[-1].replace(".", ""))  # type: ignore[operator]
+
+    gen._finish_chunk(entity, chunk, first, lines, part, on_bad=on_bad)
+    return _encode(lines), part
+
+
+def _encode(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
 
 
 def _blocks(rnd: Callable[[], float], total: int, owners: list[int]) -> array:
@@ -482,7 +549,9 @@ def generate(
     seed: int = 42,
     error_rate: float = 0.0,
     with_ids: bool = False,
+    jobs: int = 1,
 ) -> dict:
     """Write condominios.csv, imoveis.csv, moradores.csv, transacoes.csv and
-    _expected.json into ``out``; returns what _expected.json holds."""
-    return Generator(transactions, seed, error_rate, with_ids).write_all(Path(out))
+    _expected.json into ``out``; returns what _expected.json holds. ``jobs`` worker
+    processes share the transactions (the files do not depend on it)."""
+    return Generator(transactions, seed, error_rate, with_ids, jobs).write_all(Path(out))

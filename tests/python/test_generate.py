@@ -152,6 +152,15 @@ def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
     assert differing == list(FILES)
 
 
+@pytest.mark.parametrize("with_ids", [False, True], ids=["positional", "with_ids"])
+def test_worker_processes_do_not_change_a_byte(tmp_path: Path, with_ids: bool) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    a = generate(one, 130_000, seed=4, error_rate=0.03, with_ids=with_ids, jobs=1)
+    b = generate(two, 130_000, seed=4, error_rate=0.03, with_ids=with_ids, jobs=3)
+    assert a == b
+    assert _digest(one) == _digest(two)
+
+
 def test_sizes_scale_with_transactions(tmp_path: Path) -> None:
     small, large = sizes(10_000), sizes(1_000_000)
     assert large["transacoes"] == 100 * small["transacoes"]
