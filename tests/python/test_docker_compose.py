@@ -182,6 +182,8 @@ def test_spark_cluster_services(compose: dict) -> None:
     assert worker["command"][-1] == "spark://spark-master:7077"
     assert "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2" in thrift["command"]
     assert [_published(p)[2] for p in thrift["ports"]] == ["10000"]
+    assert thrift["environment"]["HIVE_SERVER2_THRIFT_PORT"] == "10000"
+    assert thrift["command"][-1] == "spark-internal"
     assert master["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert worker["depends_on"]["spark-master"]["condition"] == "service_healthy"
     for service in (master, thrift):
