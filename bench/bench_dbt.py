@@ -1,0 +1,253 @@
+"""Benchmark ``dbt build`` on the postgres target: full refresh against an incremental run
+after appending 1% new transactions, at 1M and 10M transactions.
+
+Bronze is generated directly in PostgreSQL with ``generate_series`` (the contract's tables
+and lineage columns), deterministically, with 0.5% of transactions re-loaded by a second
+load (so deduplication has work to do) and 0.1% of properties pointing to an unknown
+condominium (so the orphan cascade does too). The 1% appended transactions get new ids and
+dates spread over the whole range, the worst case for the daily model (every day changes).
+
+Every size runs: full refresh (the baseline) -> append 1% -> incremental build (measured)
+-> fingerprint of every silver and gold table -> full refresh again -> the fingerprints
+must match, so the measured incremental run is also checked for correctness.
+
+    .venv/bin/python bench/bench_dbt.py --sizes 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spark_loaders import connection  # noqa: E402
+from spark_loaders.dbt_env import dbt_environment  # noqa: E402
+
+BUILD = ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+TABLES = (
+    "silver.condominios",
+    "silver.imoveis",
+    "silver.moradores",
+    "silver.transacoes",
+    "gold.transacoes_por_condominio",
+    "gold.transacoes_por_morador",
+    "gold.transacoes_diarias_por_tipo_imovel",
+)
+DAYS = 1826  # five years of transaction dates
+
+DDL = """
+create schema if not exists bronze;
+create table bronze.condominios (condominio_id integer not null, nome varchar(255) not null,
+  endereco text not null, _source_file text not null, _source_line bigint not null,
+  _load_id bigint not null, _loaded_at timestamptz not null, _repaired boolean not null);
+create table bronze.imoveis (imovel_id integer not null, tipo varchar(50) not null,
+  condominio_id integer not null, valor numeric(15,2) not null, _source_file text not null,
+  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
+  _repaired boolean not null);
+create table bronze.moradores (morador_id integer not null, nome varchar(255) not null,
+  condominio_id integer not null, data_registro date not null, _source_file text not null,
+  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
+  _repaired boolean not null);
+create table bronze.transacoes (transacao_id integer not null, imovel_id integer not null,
+  morador_id integer not null, data_transacao date not null,
+  valor_transacao numeric(15,2) not null, _source_file text not null,
+  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
+  _repaired boolean not null);
+create table bronze.rejected_rows (entity text, source_file text, source_line bigint,
+  raw_line text, reasons text[], load_id bigint, rejected_at timestamptz);
+"""
+
+TYPES = (
+    "array['Apartamento','casa ','Cobertura','Duplex','Kitnet','Loja','Sala  Comercial','Terreno']"
+)
+
+
+def generate_sql(n: int) -> list[str]:
+    condos = max(10, n // 10_000)
+    units = max(100, n // 20)
+    people = max(100, n // 20)
+    base = "now() - interval '1 day'"
+    return [
+        f"""insert into bronze.condominios
+            select i, 'Condominio ' || i, 'Rua ' || i || ', ' || i || ', Centro',
+                   'condominios.csv', i + 1, 1, {base}, true
+            from generate_series(1::bigint, {condos}) as i""",
+        f"""insert into bronze.imoveis
+            select i, ({TYPES})[1 + i % 8],
+                   case when i % 1000 = 0 then {condos} + 1 else 1 + (i * 7919) % {condos} end,
+                   (100000 + (i * 37) % 900000)::numeric(15,2),
+                   'imoveis.csv', i + 1, 1, {base}, false
+            from generate_series(1::bigint, {units}) as i""",
+        f"""insert into bronze.moradores
+            select i, 'Morador ' || (i % 5000), 1 + (i * 104729) % {condos},
+                   date '2020-01-01' + (i % {DAYS})::int,
+                   'moradores.csv', i + 1, 1, {base}, false
+            from generate_series(1::bigint, {people}) as i""",
+        f"""insert into bronze.transacoes
+            select i, 1 + (i * 2654435761) % {units}, 1 + (i * 40503) % {people},
+                   date '2020-01-01' + ((i * 7) % {DAYS})::int,
+                   ((i * 7919) % 100000000 / 100.0)::numeric(15,2),
+                   'transacoes.csv', i + 1, 1, {base}, false
+            from generate_series(1::bigint, {n}) as i""",
+        # A second load re-sends 0.5% of the transactions with a new value.
+        f"""insert into bronze.transacoes
+            select i, 1 + (i * 2654435761) % {units}, 1 + (i * 40503) % {people},
+                   date '2020-01-01' + ((i * 7) % {DAYS})::int,
+                   ((i * 7919) % 100000000 / 100.0 + 1)::numeric(15,2),
+                   'transacoes_fix.csv', i / 200 + 1, 2, {base} + interval '1 minute', false
+            from generate_series(200::bigint, {n}, 200) as i""",
+    ]
+
+
+def append_sql(n: int) -> str:
+    extra = max(1, n // 100)
+    units = max(100, n // 20)
+    people = max(100, n // 20)
+    return f"""insert into bronze.transacoes
+        select i, 1 + (i * 2654435761) % {units}, 1 + (i * 40503) % {people},
+               date '2020-01-01' + ((i * 13) % {DAYS})::int,
+               ((i * 7919) % 100000000 / 100.0)::numeric(15,2),
+               'transacoes_novas.csv', i - {n} + 1, 3, now(), false
+        from generate_series({n}::bigint + 1, {n} + {extra}) as i"""
+
+
+def fingerprint(conn: psycopg.Connection) -> dict[str, str]:
+    """An order-independent digest of every table's rows."""
+    out = {}
+    for table in TABLES:
+        row = conn.execute(
+            f"select count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint"
+            f"::numeric), 0) from {table} as t"
+        ).fetchone()
+        out[table] = f"{row[0]}:{row[1]}"
+    return out
+
+
+def run_dbt(args: list[str], env: dict[str, str], workdir: Path) -> float:
+    cmd = [
+        str(Path(sys.executable).with_name("dbt")),
+        *args,
+        "--target",
+        "postgres",
+        "--project-dir",
+        str(ROOT),
+        "--profiles-dir",
+        str(ROOT / "profiles"),
+        "--target-path",
+        str(workdir / "target"),
+        "--log-path",
+        str(workdir / "logs"),
+    ]
+    start = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-5000:] + result.stderr[-3000:])
+        raise SystemExit(f"dbt {' '.join(args)} failed")
+    return elapsed
+
+
+def bench_size(n: int, admin: connection.ConnectionInfo, workdir: Path, keep: bool) -> dict:
+    dbname = f"bench_dbt_{n}"
+    with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{dbname}" with (force)')
+        conn.execute(f'create database "{dbname}"')
+    info = connection.ConnectionInfo(
+        host=admin.host,
+        port=admin.port,
+        user=admin.user,
+        password=admin.password,
+        dbname=dbname,
+        source="url",
+    )
+    os.environ["CONDO_DATABASE_URL"] = info.url()
+    env = dbt_environment("postgres")
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    try:
+        with psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn:
+            start = time.perf_counter()
+            conn.execute(DDL)
+            for statement in generate_sql(n):
+                conn.execute(statement)
+            conn.execute("analyze")
+            generated = time.perf_counter() - start
+            print(f"[{n:,}] bronze generated in {generated:.1f}s", flush=True)
+
+            run_dbt(["parse"], env, workdir)  # so both timed runs start from the same parse state
+            full = run_dbt([*BUILD, "--full-refresh"], env, workdir)
+            print(f"[{n:,}] full refresh: {full:.1f}s", flush=True)
+            noop = run_dbt(BUILD, env, workdir)
+            print(f"[{n:,}] incremental, no new data: {noop:.1f}s", flush=True)
+
+            conn.execute(append_sql(n))
+            conn.execute("analyze bronze.transacoes")
+            incremental = run_dbt(BUILD, env, workdir)
+            print(f"[{n:,}] incremental after +1%: {incremental:.1f}s", flush=True)
+            after_incremental = fingerprint(conn)
+
+            full_again = run_dbt([*BUILD, "--full-refresh"], env, workdir)
+            print(f"[{n:,}] full refresh (check): {full_again:.1f}s", flush=True)
+            identical = fingerprint(conn) == after_incremental
+            silver_rows = conn.execute("select count(*) from silver.transacoes").fetchone()[0]
+    finally:
+        os.environ.pop("CONDO_DATABASE_URL", None)
+        if not keep:
+            with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
+                conn.execute(f'drop database if exists "{dbname}" with (force)')
+    return {
+        "transactions": n,
+        "silver_transactions": silver_rows,
+        "generate_s": round(generated, 1),
+        "full_refresh_s": round(full, 1),
+        "incremental_noop_s": round(noop, 1),
+        "incremental_plus_1pct_s": round(incremental, 1),
+        "full_refresh_check_s": round(full_again, 1),
+        "ratio_incremental_vs_full": round(incremental / full, 3),
+        "ratio_noop_vs_full": round(noop / full, 3),
+        "incremental_equals_full_refresh": identical,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1_000_000, 10_000_000],
+        help="transaction counts to benchmark (default: 1000000 10000000)",
+    )
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".condo" / "bench_dbt")
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark databases")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args()
+
+    admin = connection.resolve()
+    results = [bench_size(n, admin, args.workdir, args.keep) for n in args.sizes]
+    print()
+    print(
+        f"{'transactions':>13} {'full (s)':>9} {'no-op (s)':>10} {'+1% (s)':>8} "
+        f"{'+1% / full':>11} {'identical':>10}"
+    )
+    for r in results:
+        print(
+            f"{r['transactions']:>13,} {r['full_refresh_s']:>9.1f} {r['incremental_noop_s']:>10.1f} "
+            f"{r['incremental_plus_1pct_s']:>8.1f} {r['ratio_incremental_vs_full']:>11.3f} "
+            f"{r['incremental_equals_full_refresh']!s:>10}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if all(r["incremental_equals_full_refresh"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
