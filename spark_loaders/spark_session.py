@@ -7,6 +7,7 @@ Under ``spark-submit`` the master and resources come from spark-submit and are l
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,16 @@ def jdbc_jar() -> str | None:
     return cached_jdbc_jar()
 
 
+def jdbc_packages() -> str | None:
+    """Maven coordinates for ``spark.jars.packages`` when no jar is found on disk:
+    ``$CONDO_SPARK_PACKAGES``, else the default driver; ``CONDO_SPARK_PACKAGES=none``
+    turns the download off."""
+    configured = os.environ.get("CONDO_SPARK_PACKAGES")
+    if configured is not None:
+        return None if configured.strip().lower() in ("", "none") else configured
+    return JDBC_PACKAGE
+
+
 def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
@@ -101,16 +112,32 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
         )
         jar = jdbc_jar()
+        packages = None if jar else jdbc_packages()
         if jar:
             builder = builder.config("spark.jars", jar)
-        elif os.environ.get("CONDO_SPARK_PACKAGES"):
-            builder = builder.config("spark.jars.packages", os.environ["CONDO_SPARK_PACKAGES"])
+        elif packages:
+            builder = builder.config("spark.jars.packages", packages)
+    else:
+        packages = None
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     if hive:
         for key, value in warehouse_settings().items():
             builder = builder.config(key, value)
         builder = builder.enableHiveSupport()
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception:
+        if not packages or os.environ.get("CONDO_SPARK_PACKAGES"):
+            raise
+        # The default coordinates could not be fetched (offline, no Maven access): start
+        # without the driver; a JDBC read then stops with require_jdbc's message.
+        print(
+            f"condo: warning: could not download the PostgreSQL JDBC driver ({packages}); "
+            "continuing without it",
+            file=sys.stderr,
+        )
+        builder._options.pop("spark.jars.packages", None)
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
     return spark
 
@@ -121,7 +148,8 @@ JDBC_DRIVER_CLASS = "org.postgresql.Driver"
 def _missing_driver_message() -> str:
     return (
         "the PostgreSQL JDBC driver was not found: install Debian's libpostgresql-jdbc-java, "
-        f"set CONDO_JDBC_JAR to a postgresql-*.jar, or set CONDO_SPARK_PACKAGES={JDBC_PACKAGE}"
+        "set CONDO_JDBC_JAR to a postgresql-*.jar, or let Spark download it "
+        f"(CONDO_SPARK_PACKAGES={JDBC_PACKAGE}, needs access to Maven Central)"
     )
 
 
@@ -152,9 +180,5 @@ def require_jdbc(spark: SparkSession | None = None) -> None:
             if jdbc_driver_loadable(spark):
                 return
         raise CondoError(_missing_driver_message())
-    if (
-        jdbc_jar() is None
-        and not os.environ.get("CONDO_SPARK_PACKAGES")
-        and not under_spark_submit()
-    ):
+    if jdbc_jar() is None and jdbc_packages() is None and not under_spark_submit():
         raise CondoError(_missing_driver_message())

@@ -301,6 +301,41 @@ def test_missing_jdbc_driver_is_one_clear_line(gold_db, tmp_path: Path) -> None:
     assert not (tmp_path / "lake").exists()
 
 
+def test_without_any_jar_spark_fetches_the_driver_or_says_clearly_why_not(
+    gold_db, tmp_path: Path
+) -> None:
+    """No Debian jar, no CONDO_JDBC_JAR, empty Maven/Ivy caches: the export asks Spark for
+    the usual coordinates. Online it downloads the driver and exports; offline it must end
+    with the one-line driver message, not a Java stack trace."""
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (
+        "import sys; from pathlib import Path; from spark_loaders import spark_session, cli; "
+        "spark_session.DEBIAN_JDBC_JAR = Path('/nonexistent/postgresql.jar'); "
+        "sys.exit(cli.main(['export', '--out', sys.argv[1], '--models', sys.argv[2]]))"
+    )
+    env = _condo_env(HOME=str(home))
+    for key in ("CONDO_JDBC_JAR", "CONDO_SPARK_PACKAGES"):
+        env.pop(key, None)
+    proc = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", code, str(tmp_path / "lake"), DAILY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=PROJECT_ROOT,
+    )
+    if proc.returncode == 0:  # Maven Central reachable
+        assert parquet_rows(tmp_path / "lake" / DAILY, DAILY) == source_rows(gold_db, DAILY)
+        assert list(home.glob(".ivy2*/jars/org.postgresql_postgresql-*.jar"))
+    else:
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith("condo: error: the PostgreSQL JDBC driver was not found")
+        assert "Traceback" not in proc.stderr
+        assert not (tmp_path / "lake" / DAILY).exists()
+
+
 def test_killed_export_keeps_the_previous_version_and_the_next_run_recovers(
     gold_db, spark, tmp_path: Path
 ) -> None:

@@ -256,7 +256,11 @@ def test_jdbc_jar_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for child in sorted(home.rglob("*"), reverse=True):
         child.unlink() if child.is_file() else child.rmdir()
     assert spark_session.jdbc_jar() is None
+    # no jar anywhere: Spark is asked to fetch the usual coordinates
+    assert spark_session.jdbc_packages() == spark_session.JDBC_PACKAGE
+    spark_session.require_jdbc()
+    monkeypatch.setenv("CONDO_SPARK_PACKAGES", "org.postgresql:postgresql:42.7.13")
+    assert spark_session.jdbc_packages() == "org.postgresql:postgresql:42.7.13"
+    monkeypatch.setenv("CONDO_SPARK_PACKAGES", "none")  # downloads turned off
     with pytest.raises(CondoError, match="PostgreSQL JDBC driver was not found"):
         spark_session.require_jdbc()
-    monkeypatch.setenv("CONDO_SPARK_PACKAGES", spark_session.JDBC_PACKAGE)
-    spark_session.require_jdbc()  # Spark will resolve the coordinates itself
