@@ -121,8 +121,11 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
         packages = None
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     if hive:
-        for key, value in warehouse_settings().items():
-            builder = builder.config(key, value)
+        if not under_spark_submit():
+            # Locally, a project-owned warehouse and Derby metastore; on a cluster the
+            # metastore and warehouse configured for spark-submit are left alone.
+            for key, value in warehouse_settings().items():
+                builder = builder.config(key, value)
         builder = builder.enableHiveSupport()
     try:
         spark = builder.getOrCreate()
