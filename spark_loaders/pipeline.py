@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ class DbtOutcome:
     errors: int
     warnings: int
     skipped: int
+    invocation_id: str | None = None
 
 
 def summarize_dbt_statuses(statuses: Sequence[str]) -> DbtOutcome:
@@ -83,18 +84,20 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
         str(root),
         "--profiles-dir",
         str(root / "profiles"),
+        "--exclude-resource-type",
+        "unit_test",
         *extra_args,
     ]
     result = dbtRunner().invoke(args)
     if result.exception is not None and result.result is None:
         raise CondoError(str(result.exception))
+    from dbt_common.invocation import get_invocation_id
+
     statuses = [str(getattr(r.status, "value", r.status)) for r in (result.result or [])]
-    outcome = summarize_dbt_statuses(statuses)
+    outcome = replace(summarize_dbt_statuses(statuses), invocation_id=get_invocation_id())
     if not result.success and outcome.success:
         # dbt said no without a failing node (e.g. a compilation error).
-        return DbtOutcome(
-            False, outcome.failures, outcome.errors + 1, outcome.warnings, outcome.skipped
-        )
+        return replace(outcome, success=False, errors=outcome.errors + 1)
     return outcome
 
 
@@ -161,6 +164,7 @@ def run_pipeline(
 
     def dbt_build() -> tuple[bool, str]:
         outcome = run_dbt_build(target)
+        state["dbt_invocation_id"] = outcome.invocation_id
         detail = (
             f"{outcome.failures} failed tests, {outcome.errors} errors, "
             f"{outcome.warnings} warnings, {outcome.skipped} skipped"
@@ -170,7 +174,9 @@ def run_pipeline(
     def export() -> tuple[bool, str]:
         from spark_loaders.export.api import export_gold
 
-        results = export_gold(state["spark"], out=out, target=target)
+        results = export_gold(
+            state["spark"], out=out, target=target, dbt_invocation_id=state.get("dbt_invocation_id")
+        )
         state["exports"] = results
         return True, f"{len(results)} models written to {out}"
 
