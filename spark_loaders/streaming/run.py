@@ -466,12 +466,16 @@ def main(args: argparse.Namespace) -> int:
         os.environ.setdefault(
             "PYSPARK_SUBMIT_ARGS", "--conf spark.ui.showConsoleProgress=false pyspark-shell"
         )
+    from pyspark.sql import SparkSession
+
     with graceful_signals() as (stop, force):
+        owned = SparkSession.getActiveSession() is None
         spark = get_spark("condo-stream")
         try:
             result = run_stream(spark, cfg, stop=stop, force_stop=force, log=_log)
         finally:
-            spark.stop()
+            if owned:  # a session handed in (spark-submit's, a test's) is its owner's to stop
+                spark.stop()
     if result.exit_code:
         _log(
             f"condo stream: {result.totals['files_rejected']} file(s) rejected whole; "

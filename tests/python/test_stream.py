@@ -370,3 +370,55 @@ def test_postgres_restart_during_the_stream(spark, own_pg, tmp_path: Path):
             "transacoes_c.csv": 30,
             "transacoes_d.csv": 5,
         }
+
+
+def test_sigterm_stops_after_the_current_micro_batch(
+    spark, fresh_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
+    """The CLI's main() with a real SIGTERM to this process, sent while the stream runs."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser()
+    stream_run.add_arguments(parser)
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    args = parser.parse_args(
+        [
+            "--landing", str(landing),
+            "--checkpoint", str(tmp_path / "checkpoint"),
+            "--archive", str(tmp_path / "processed"),
+            "--rejected", str(tmp_path / "rejected"),
+            "--status-file", str(tmp_path / "status.json"),
+            "--trigger", "0.5",
+        ]
+    )  # fmt: skip
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "pyspark-shell")  # main() may set it; restore it
+    for e in ENTITIES:
+        drop(landing, f"{e}.csv", (SAMPLE / f"{e}.csv").read_bytes())
+
+    def terminate_after_first_batch() -> None:
+        status = tmp_path / "status.json"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if json.loads(status.read_text())["totals"]["batches"] >= 1:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_after_first_batch, daemon=True)
+    killer.start()
+    code = stream_run.main(args)
+    killer.join(5)
+    output = capsys.readouterr().out
+
+    assert code == 0, output
+    assert "stopping after the current micro-batch" in output
+    assert spark.range(1).count() == 1  # the shared session was not stopped by main()
+    with psycopg.connect(fresh_db.url()) as conn:
+        assert counts(conn) == {"condominios": 3, "imoveis": 36, "moradores": 39, "transacoes": 22}
+    _assert_checkpoint_consistent(tmp_path / "checkpoint")
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "stopped"
