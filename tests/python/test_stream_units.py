@@ -111,3 +111,37 @@ def test_sigterm_and_sigint_request_a_graceful_stop_then_a_forced_one() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         assert force.wait(5)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_files_the_loader_cannot_take_get_an_outcome_instead(tmp_path: Path) -> None:
+    from spark_loaders.streaming.batch import split_files
+
+    good = tmp_path / "Transacoes_2024.csv"
+    good.write_text("imovel_id,morador_id,data_transacao,valor_transacao\n")
+    stranger = tmp_path / "notes.csv"
+    stranger.write_text("a\n")
+    gone = tmp_path / "moradores_deleted.csv"
+    loadable, unusable = split_files([str(good), str(stranger), str(gone)])
+    assert loadable == [str(good)]
+    assert [(o.path, o.status) for o in unusable] == [
+        (str(stranger), "rejected"),
+        (str(gone), "missing"),
+    ]
+    assert "entity" in (unusable[0].error or "") and "disappeared" in (unusable[1].error or "")
+
+
+def test_cli_reports_a_bad_landing_dir_in_one_line_before_starting_spark(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    condo = Path(sys.executable).parent / "condo"
+    result = subprocess.run(
+        [str(condo), "stream", "--landing", str(tmp_path / "nope"), "--available-now"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"condo: error: the landing directory {tmp_path / 'nope'} does not exist"
+    ]
