@@ -196,7 +196,15 @@ def bench_size(n: int, admin: connection.ConnectionInfo, workdir: Path, keep: bo
 
             full_again = run_dbt([*BUILD, "--full-refresh"], env, workdir)
             print(f"[{n:,}] full refresh (check): {full_again:.1f}s", flush=True)
-            identical = fingerprint(conn) == after_incremental
+            after_full = fingerprint(conn)
+            identical = after_full == after_incremental
+            for table in TABLES:
+                if after_full[table] != after_incremental[table]:
+                    print(
+                        f"[{n:,}] MISMATCH {table}: incremental {after_incremental[table]} "
+                        f"!= full refresh {after_full[table]}",
+                        flush=True,
+                    )
             silver_rows = conn.execute("select count(*) from silver.transacoes").fetchone()[0]
     finally:
         os.environ.pop("CONDO_DATABASE_URL", None)

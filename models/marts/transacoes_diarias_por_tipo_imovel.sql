@@ -4,6 +4,10 @@
         incremental_strategy='replace_scope',
         scope_key='data_transacao',
         on_schema_change='ignore',
+        post_hook=[
+            "{{ create_watermark_table() }}",
+            "{{ record_watermark() }}",
+        ],
         indexes=[{'columns': ['data_transacao', 'tipo_imovel'], 'unique': True}],
     )
 }}
@@ -34,11 +38,7 @@ transacoes as (
     select
         transacoes.data_transacao,
         imoveis.tipo as tipo_imovel,
-        transacoes.valor_transacao,
-        case
-            when imoveis._loaded_at > transacoes._loaded_at then imoveis._loaded_at
-            else transacoes._loaded_at
-        end as _loaded_at
+        transacoes.valor_transacao
     from {{ ref('stg_transacoes') }} as transacoes
     inner join {{ ref('stg_imoveis') }} as imoveis
         on transacoes.imovel_id = imoveis.imovel_id
@@ -52,8 +52,7 @@ diarias as (
         data_transacao,
         tipo_imovel,
         count(*) as qtd_transacoes,
-        sum(valor_transacao) as valor_total,
-        max(_loaded_at) as _loaded_at
+        sum(valor_transacao) as valor_total
     from transacoes
     group by data_transacao, tipo_imovel
 ),
@@ -65,8 +64,7 @@ final as (
         cast(qtd_transacoes as bigint) as qtd_transacoes,
         cast(valor_total as decimal(20, 2)) as valor_total,
         cast({{ half_up_average('valor_total', 'qtd_transacoes', 2) }} as decimal(15, 2))
-            as valor_medio,
-        {{ as_load_timestamp('_loaded_at') }} as _loaded_at
+            as valor_medio
     from diarias
 )
 
@@ -85,7 +83,6 @@ select
     cast(null as bigint) as qtd_transacoes,
     cast(null as decimal(20, 2)) as valor_total,
     cast(null as decimal(15, 2)) as valor_medio,
-    {{ as_load_timestamp('null') }} as _loaded_at,
     true as _scope_only
 from changed_days
 {%- else -%}

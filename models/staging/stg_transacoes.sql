@@ -5,6 +5,10 @@
         incremental_strategy='replace_scope',
         scope_key='transacao_id',
         on_schema_change='ignore',
+        post_hook=[
+            "{{ create_watermark_table() }}",
+            "{{ record_watermark() }}",
+        ],
         indexes=[
             {'columns': ['transacao_id'], 'unique': True},
             {'columns': ['data_transacao']},

@@ -51,7 +51,6 @@ GOLD_TYPES = {
         ("qtd_transacoes", "bigint"),
         ("valor_total", "numeric(20,2)"),
         ("valor_medio", "numeric(15,2)"),
-        ("_loaded_at", "timestamp with time zone"),
     ],
 }
 
@@ -155,6 +154,7 @@ def test_sample_through_the_loader_gives_the_case_numbers(fresh_db, spark, workd
         ("gold", "transacoes_por_morador"),
         ("silver", "condominios"),
         ("silver", "imoveis"),
+        ("silver", "incremental_watermarks"),
         ("silver", "moradores"),
         ("silver", "orfaos"),
         ("silver", "tipos_imovel"),
@@ -170,14 +170,13 @@ MODELS_AND_SEEDS = [
     "--exclude-resource-type",
     "unit_test",
 ]
-T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.UTC)
 D = {i: dt.date(2024, 5, i) for i in range(1, 10)}
 
 
 def first_load() -> bronze.Load:
     return bronze.Load(
         1,
-        T0,
+        dt.datetime.now(dt.UTC) - dt.timedelta(days=1),
         {
             "condominios": [(1, "Alpha", "Rua 1"), (2, "Beta", "Rua 2")],
             "imoveis": [
@@ -202,9 +201,10 @@ def first_load() -> bronze.Load:
 
 
 def late_load() -> bronze.Load:
+    # Stamped when it commits, like the loader does: after the previous dbt run.
     return bronze.Load(
         2,
-        T0 + dt.timedelta(hours=5),
+        dt.datetime.now(dt.UTC),
         {
             "condominios": [(9, "Gama", "Rua 9")],  # makes property 12, then 102, valid
             "imoveis": [(10, "casa", 8, Decimal("100.00"))],  # moves 10 to an unknown condo
