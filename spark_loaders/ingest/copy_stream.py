@@ -37,6 +37,8 @@ class Stats:
     id_min: int | None = None  # over loaded rows
     id_max: int | None = None
     max_valid_id: int | None = None  # over rows with a usable id (the high-water mark rule)
+    line_min: int | None = None
+    line_max: int | None = None
     by_reason: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
 
     def add(self, other: Stats) -> None:
@@ -47,6 +49,8 @@ class Stats:
         self.id_min = _min(self.id_min, other.id_min)
         self.id_max = _max(self.id_max, other.id_max)
         self.max_valid_id = _max(self.max_valid_id, other.max_valid_id)
+        self.line_min = _min(self.line_min, other.line_min)
+        self.line_max = _max(self.line_max, other.line_max)
         for reason, count in other.by_reason.items():
             self.by_reason[reason] += count
 
@@ -78,6 +82,7 @@ def batch_stats(batch: pa.RecordBatch) -> Stats:
     rows = batch.num_rows
     loaded = pc.sum(ok).as_py() or 0
     loaded_ids = pc.min_max(pc.filter(ids, ok))
+    lines = pc.min_max(batch.column("_line"))
     stats = Stats(
         rows=rows,
         loaded=loaded,
@@ -86,6 +91,8 @@ def batch_stats(batch: pa.RecordBatch) -> Stats:
         id_min=loaded_ids["min"].as_py(),
         id_max=loaded_ids["max"].as_py(),
         max_valid_id=pc.max(ids).as_py(),
+        line_min=lines["min"].as_py(),
+        line_max=lines["max"].as_py(),
     )
     if stats.rejected:
         for reason in REASONS:

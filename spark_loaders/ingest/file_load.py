@@ -115,9 +115,7 @@ def load_file(
                 entry.warnings = list(cmap.warnings)
                 base = positional_base(cmap.has_ids, ledger.high_water(conn, entity.name), previous)
                 try:
-                    parsed = parse_file(
-                        spark, source.path, header.record, size=scan.size, has_quote=scan.has_quote
-                    )
+                    parsed = parse_file(spark, source.path, header.record, scan)
                 except UnterminatedQuote as exc:
                     raise FileRejected(f"cannot be parsed: {exc}") from None
                 checked = check(parsed.records, entity, cmap, id_base=base)
@@ -128,6 +126,7 @@ def load_file(
                 else:
                     table, stats = collect_direct(lines)
                 check_room(base, stats.rows)
+                verify_lines(parsed, stats)
             ids = id_outcome(base, stats)
             with conn.transaction():
                 if previous is not None:
@@ -162,6 +161,22 @@ def load_file(
             return result
         finally:
             result.seconds = time.monotonic() - clock
+
+
+def verify_lines(parsed, stats: Stats) -> None:
+    """When line numbers came from the planned splits, the loaded and rejected rows must
+    carry exactly the lines after the header, each once."""
+    if parsed.expected_lines is None:
+        return
+    first, last = parsed.expected_lines
+    expected_rows = max(0, last - first + 1)
+    if stats.rows == 0 and expected_rows == 0:
+        return
+    if (stats.rows, stats.line_min, stats.line_max) != (expected_rows, first, last):
+        raise RuntimeError(
+            f"line numbering check failed: {stats.rows} rows on lines "
+            f"{stats.line_min}..{stats.line_max}, expected {expected_rows} on {first}..{last}"
+        )
 
 
 def _record_failure(conn: psycopg.Connection, entry: ledger.LedgerEntry, staging: Staging) -> bool:

@@ -16,7 +16,10 @@ from spark_loaders.ingest.csv_split import (
 )
 
 CHUNK = 8 << 20
+INDEX_STEP = 1 << 20  # newline counts are kept at every MiB boundary
 BOM = b"\xef\xbb\xbf"
+# A line that may be blank starts with one of these right after a newline (or is the first).
+_MAYBE_BLANK = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,16 @@ class Prescan:
     size: int
     encoding_error: str | None  # why the bytes are not acceptable UTF-8 text, or None
     has_quote: bool  # any '"' in the file: the parallel parser must check its quoting
+    maybe_blank: bool  # a line may be blank (some line is empty or starts with a space/tab)
+    newlines_at: tuple[int, ...]  # newlines_at[i]: number of '\n' in the first i MiB
+    physical_lines: int  # lines as spark.read.text sees them (a final unterminated one counts)
+
+    def newlines_before(self, path: Path, offset: int) -> int:
+        """Number of '\n' bytes in the file before byte ``offset``."""
+        step = offset // INDEX_STEP
+        with path.open("rb") as handle:
+            handle.seek(step * INDEX_STEP)
+            return self.newlines_at[step] + handle.read(offset - step * INDEX_STEP).count(b"\n")
 
 
 def prescan(path: Path) -> Prescan:
@@ -33,21 +46,35 @@ def prescan(path: Path) -> Prescan:
     size = 0
     lines_before = 0
     has_quote = False
+    maybe_blank = False
     error: str | None = None
+    newlines_at = [0]
+    previous = b"\n"  # the first line is checked as if a newline preceded it
+    last = b""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
             if error is None:
                 error = _check_chunk(decoder, chunk, size, lines_before)
-                lines_before += chunk.count(b"\n")
+            for start in range(0, len(chunk), INDEX_STEP):
+                newlines_at.append(newlines_at[-1] + chunk.count(b"\n", start, start + INDEX_STEP))
+            lines_before = newlines_at[-1]
             has_quote = has_quote or b'"' in chunk
+            if not maybe_blank:
+                seam = previous[-1:] + chunk[:1]
+                maybe_blank = seam in _MAYBE_BLANK or any(m in chunk for m in _MAYBE_BLANK)
+            previous = chunk
+            last = chunk[-1:]
             size += len(chunk)
     if error is None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             error = "not valid UTF-8: the file ends in the middle of a multi-byte character"
-    return Prescan(digest.hexdigest(), size, error, has_quote)
+    physical = lines_before + (1 if size and last != b"\n" else 0)
+    return Prescan(
+        digest.hexdigest(), size, error, has_quote, maybe_blank, tuple(newlines_at), physical
+    )
 
 
 def _check_chunk(

@@ -38,6 +38,7 @@ class LineScan:
     blocks: tuple[Block, ...]
     blank_lines: int
     irregular_lines: int  # lines the parallel parser cannot split (quoted newlines, stray '"')
+    prefix: bool = False  # blocks carry the lines before them rather than their own counts
 
     @property
     def total_lines(self) -> int:
@@ -86,6 +87,35 @@ def scan_lines(spark: SparkSession, path: Path, *, check_quotes: bool) -> LineSc
     )
 
 
+MONO_PARTITION_SHIFT = 33  # monotonically_increasing_id = partition index << 33 | row index
+
+
+def planned_line_offsets(spark: SparkSession, path: Path, newlines_before) -> LineScan | None:
+    """Block metadata from the scan's planned splits instead of a counting pass.
+
+    With ``lineSep`` set, a split that starts at byte ``s > 0`` begins with the line after the
+    first newline at or after ``s``, so ``1 + newlines_before(s)`` lines precede it. That holds
+    when every partition reads exactly one split, which is checked here (None otherwise); the
+    writers verify afterwards that the numbered lines tile the file exactly.
+    """
+    try:
+        rdd = _lines(spark, path)._jdf.queryExecution().executedPlan().execute()
+        partitions = list(rdd.partitions())
+        blocks = []
+        for partition in partitions:
+            files = list(partition.files())
+            if len(files) != 1:
+                return None
+            start = int(files[0].start())
+            before = 0 if start == 0 else 1 + newlines_before(start)
+            first_mono = int(partition.index()) << MONO_PARTITION_SHIFT
+            blocks.append(Block(start, before, first_mono, -1))
+    except Exception:  # an unexpected plan shape: fall back to the counting pass
+        return None
+    # Here Block.lines holds the lines *before* the block (a prefix sum), see line_deltas.
+    return LineScan(tuple(sorted(blocks, key=lambda b: b.start)), 0, 0, prefix=True)
+
+
 def _lookup(values: dict[int, int], key: str):
     """A literal map from block start to a number, looked up per row (a handful of blocks)."""
     pairs = []
@@ -100,6 +130,8 @@ def fast_records(spark: SparkSession, path: Path, *, header_line: int, scan: Lin
     lines_seen = 0
     nonblank_seen = 0
     for block in scan.blocks:
+        if scan.prefix:
+            lines_seen = block.lines
         line_delta[block.start] = lines_seen - block.first_mono
         nonblank_before[block.start] = nonblank_seen
         lines_seen += block.lines

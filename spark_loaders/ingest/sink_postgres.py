@@ -41,6 +41,8 @@ STATS_SCHEMA = T.StructType(
         T.StructField("id_min", T.LongType(), True),
         T.StructField("id_max", T.LongType(), True),
         T.StructField("max_valid_id", T.LongType(), True),
+        T.StructField("line_min", T.LongType(), True),
+        T.StructField("line_max", T.LongType(), True),
         *[T.StructField(f"r_{r}", T.LongType(), False) for r in REASONS],
     ]
 )

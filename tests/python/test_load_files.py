@@ -297,3 +297,38 @@ def test_max_reject_rate_turns_row_rejects_into_a_failure(spark, fresh_db, tmp_p
     assert condo(["load", "--quiet", str(path)]) == 0  # row rejects alone are not an error
     assert condo(["load", "--quiet", "--force", "--max-reject-rate", "0.25", str(path)]) == 0
     assert condo(["load", "--quiet", "--force", "--max-reject-rate", "0.2", str(path)]) == 1
+
+
+@pytest.mark.parametrize("variant", ["plain", "blank-lines-and-quotes"])
+def test_parallel_parser_numbers_lines_across_many_splits(
+    spark, fresh_db, tmp_path, monkeypatch, variant
+) -> None:
+    """Small splits force many blocks: line numbers and positional ids must still be exact,
+    both when they come from the planned splits (plain) and from the counting pass."""
+    monkeypatch.setenv("CONDO_LOAD_PARALLEL_MIN_BYTES", "0")
+    monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
+    lines = ["tipo,condominio_id,valor"]
+    expected = []  # (id, line)
+    ordinal = 0
+    for i in range(20_000):
+        if variant != "plain" and i % 997 == 0:
+            lines.append("")  # a blank line: keeps its number, takes no id
+            continue
+        line_no = len(lines) + 1
+        tipo = f'"L{line_no}, q"' if variant != "plain" and i % 3 == 0 else f"L{line_no}"
+        lines.append(f"{tipo},{i % 50 + 1},{i + 1}.00")
+        ordinal += 1
+        expected.append((ordinal, line_no))
+    path = write(tmp_path / "imoveis.csv", "\n".join(lines) + "\n")
+    previous = {k: spark.conf.get(k) for k in ("spark.sql.files.maxPartitionBytes",)}
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "32k")
+    try:
+        assert spark.read.text(str(path)).rdd.getNumPartitions() > 5
+        result = load(spark, path).files[0]
+    finally:
+        for key, value in previous.items():
+            spark.conf.set(key, value)
+    assert (result.status, result.rows_read, result.rows_rejected) == ("loaded", len(expected), 0)
+    got = rows(fresh_db, "select imovel_id, _source_line, tipo from bronze.imoveis order by 1")
+    assert [(i, line) for i, line, _ in got] == expected
+    assert all(tipo.startswith(f"L{line}") for _, line, tipo in got)

@@ -1,0 +1,243 @@
+"""Benchmark of the batch loader against PostgreSQL's own bulk path and the naive Spark load.
+
+For N generated transactions (``spark_loaders.generator``), in one run against one server:
+
+* ``copy``  : raw ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the same file into an
+              identical, empty table: the physical limit;
+* ``condo`` : ``ingest_files`` (what ``condo load`` runs): parse, validate, ids, lineage,
+              rejects, ledger, atomic publish;
+* ``naive`` : ``spark.read.csv(header=True, inferSchema=True)`` + ``df.write.jdbc(mode="append")``
+              with default settings.
+
+``condo`` and ``naive`` each run in a fresh process (fresh JVM) on a fresh database; the
+benchmark reports their wall time end to end (process start to exit, Spark start-up
+included), the time without Spark start-up, rows/s, ratios, and the peak resident memory of
+the whole process tree (driver, JVM, Python workers), sampled from /proc.
+
+    .venv/bin/python bench/bench_load.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+
+# -- child processes ----------------------------------------------------------------------
+
+
+def child(kind: str, path: str) -> None:
+    started = time.monotonic()
+    from spark_loaders.spark_session import get_spark, require_jdbc
+
+    spark = get_spark(f"bench-{kind}")
+    spark.range(1).count()  # the session is really up
+    ready = time.monotonic()
+    if kind == "condo":
+        from spark_loaders.ingest.api import ingest_files
+
+        report = ingest_files(spark, [path], progress=False)
+        result = report.files[0]
+        assert result.status == "loaded", result.error
+        rows = result.rows_loaded
+    else:
+        from spark_loaders import connection
+
+        require_jdbc()
+        info = connection.resolve()
+        df = spark.read.csv(path, header=True, inferSchema=True)
+        df.write.jdbc(
+            info.jdbc_url(), "naive_transacoes", mode="append", properties=info.jdbc_properties()
+        )
+        rows = -1
+    done = time.monotonic()
+    print(json.dumps({"startup": ready - started, "work": done - ready, "rows": rows}))
+
+
+# -- measurement helpers ------------------------------------------------------------------
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/statm") as f:
+                resident = int(f.read().split()[1]) * page
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = resident
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def run_child(kind: str, path: Path, db_url: str, spark_dir: Path) -> dict:
+    env = {**os.environ, "CONDO_DATABASE_URL": db_url, "CONDO_SPARK_DIR": str(spark_dir)}
+    env.setdefault("CONDO_SPARK_MASTER", "local[2]")
+    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", kind, str(path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(process.pid))
+            stop.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = process.communicate()
+    wall = time.monotonic() - started
+    stop.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{kind} run failed (exit {process.returncode})")
+    result = json.loads(out.strip().splitlines()[-1])
+    result.update(wall=wall, peak_mb=peak / 2**20)
+    return result
+
+
+def raw_copy(conninfo: dict, path: Path) -> float:
+    import psycopg
+
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute(
+            "create table raw_transacoes (imovel_id integer not null, morador_id integer not null,"
+            " data_transacao date not null, valor_transacao numeric(15,2) not null)"
+        )
+        started = time.monotonic()
+        with (
+            conn.cursor().copy("copy raw_transacoes from stdin (format csv, header true)") as copy,
+            path.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        return time.monotonic() - started
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="transactions (default 1M)")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path("/tmp/condo-bench-load"),
+        help="where the generated files are cached",
+    )
+    parser.add_argument("--skip-naive", action="store_true", help="do not run the naive JDBC load")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return 0
+
+    import psycopg
+
+    from spark_loaders import connection
+    from spark_loaders.generator.core import generate
+
+    data = args.work_dir / f"n{args.rows}"
+    path = data / "transacoes.csv"
+    if not path.is_file():
+        print(f"generating {args.rows:,} transactions into {data} ...", flush=True)
+        generate(data, args.rows)
+    size_mb = path.stat().st_size / 1e6
+    print(f"file: {path} ({size_mb:,.0f} MB, {args.rows:,} rows)", flush=True)
+
+    server = connection.resolve()
+    admin = server.psycopg_kwargs()
+    results: dict[str, dict] = {}
+    databases = []
+
+    def fresh() -> connection.ConnectionInfo:
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        databases.append(name)
+        return connection.ConnectionInfo(
+            server.host, server.port, server.user, server.password, name, "url"
+        )
+
+    try:
+        db = fresh()
+        seconds = raw_copy(db.psycopg_kwargs(), path)
+        results["copy"] = {"wall": seconds, "work": seconds, "startup": 0.0, "peak_mb": None}
+        print(f"copy : {seconds:6.1f}s  {args.rows / seconds:>12,.0f} rows/s", flush=True)
+        kinds = ["condo"] if args.skip_naive else ["condo", "naive"]
+        for kind in kinds:
+            db = fresh()
+            r = run_child(kind, path, db.url(), data / f"spark-{kind}")
+            results[kind] = r
+            print(
+                f"{kind:5}: {r['wall']:6.1f}s end to end, {r['work']:6.1f}s without start-up "
+                f"({r['startup']:.1f}s), peak {r['peak_mb']:,.0f} MB",
+                flush=True,
+            )
+    finally:
+        with psycopg.connect(**admin, autocommit=True) as conn:
+            for name in databases:
+                conn.execute(f'drop database if exists "{name}" with (force)')
+
+    n = args.rows
+    print()
+    print(
+        f"| N = {n:,} | end to end s | rows/s | without Spark start-up s | rows/s | peak RSS MB |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, r in results.items():
+        peak = f"{r['peak_mb']:,.0f}" if r["peak_mb"] else "-"
+        print(
+            f"| {kind} | {r['wall']:.1f} | {n / r['wall']:,.0f} | {r['work']:.1f} | "
+            f"{n / r['work']:,.0f} | {peak} |"
+        )
+    copy = results["copy"]["work"]
+    condo = results["condo"]
+    print()
+    print(f"condo / raw COPY throughput, without start-up: {copy / condo['work']:.2f}")
+    print(f"condo / raw COPY throughput, end to end:       {copy / condo['wall']:.2f}")
+    if "naive" in results:
+        naive = results["naive"]
+        print(
+            f"speed-up over naive, end to end:               {naive['wall'] / condo['wall']:.2f}x"
+        )
+        print(
+            f"speed-up over naive, without start-up:         {naive['work'] / condo['work']:.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
