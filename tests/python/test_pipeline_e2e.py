@@ -86,7 +86,7 @@ COLUMNS = {
 def read_parquet(path: Path, columns: list[str]) -> list[tuple]:
     table = ds.dataset(path, format="parquet", partitioning="hive").to_table(columns=columns)
     rows = [tuple(row[c] for c in columns) for row in table.to_pylist()]
-    return sorted(rows, key=lambda r: (str(r[0]), str(r[1])))
+    return sorted(rows, key=lambda r: (r[0], r[1]))
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +215,13 @@ def test_a_failing_stage_is_named_and_exits_non_zero(tmp_path, fresh_db) -> None
     assert result.returncode != 0
     assert "stage 'load' failed" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("model", list(COLUMNS))
+def test_parquet_equals_the_gold_relation_row_for_row(pipeline_run, model: str) -> None:
+    columns = COLUMNS[model]
+    with psycopg.connect(pipeline_run["url"]) as conn:
+        gold = conn.execute(f"select {', '.join(columns)} from gold.{model}").fetchall()
+    assert read_parquet(pipeline_run["out"] / model, columns) == sorted(
+        gold, key=lambda r: (r[0], r[1])
+    )
