@@ -30,7 +30,8 @@ docs: install ## build and serve the dbt docs on http://127.0.0.1:8080
 dist: ## zip the spark_loaders package for spark-submit --py-files
 	@mkdir -p dist
 	rm -f dist/spark_loaders.zip
-	zip -qr dist/spark_loaders.zip spark_loaders -x '*/__pycache__/*' || python3 -c "import shutil; shutil.make_archive('dist/spark_loaders', 'zip', '.', 'spark_loaders')"
+	python3 -c "import pathlib, zipfile; z = zipfile.ZipFile('dist/spark_loaders.zip', 'w', zipfile.ZIP_DEFLATED); [z.write(p) for p in sorted(pathlib.Path('spark_loaders').rglob('*.py'))]; z.close()"
+	@echo "dist/spark_loaders.zip: pass it to spark-submit --py-files"
 
 clean: ## stop the embedded database and remove local state
 	-.venv/bin/condo db stop
