@@ -35,4 +35,4 @@ dist: ## zip the spark_loaders package for spark-submit --py-files
 
 clean: ## stop the embedded database and remove local state
 	-.venv/bin/condo db stop
-	rm -rf .condo target logs dist data/lake data/landing
+	rm -rf .condo target logs dist data/lake data/landing data/processed data/rejected

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             "then rename them into the landing directory. See docs/streaming.md."
         ),
     )
-    from spark_loaders.streaming.run import add_arguments
+    from spark_loaders.streaming.options import add_arguments
 
     add_arguments(parser)
     parser.set_defaults(func=run)

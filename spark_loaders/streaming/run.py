@@ -26,6 +26,7 @@ from spark_loaders.errors import CondoError
 from spark_loaders.paths import landing_dir, project_root, state_dir
 from spark_loaders.streaming import ledger
 from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
+from spark_loaders.streaming.options import DEFAULT_MAX_FILES, add_arguments
 from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
 from spark_loaders.streaming.query_id import is_local, read_query_id
 from spark_loaders.streaming.source import CSV_GLOB, check_layout, landing_files, local_path
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
     from spark_loaders.connection import ConnectionInfo
 
 QUERY_NAME = "condo_stream"
-DEFAULT_MAX_FILES = 20
 
 
 def default_checkpoint() -> Path:
@@ -88,67 +88,6 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return 1 if self.totals.get("files_rejected", 0) else 0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--landing",
-        metavar="DIR",
-        help="directory (or URI) to watch for CSV files (default: data/landing/)",
-    )
-    when = parser.add_mutually_exclusive_group()
-    when.add_argument(
-        "--trigger",
-        metavar="SECONDS",
-        type=float,
-        default=1.0,
-        help="start a micro-batch every SECONDS while files arrive (default: 1)",
-    )
-    when.add_argument(
-        "--available-now",
-        action="store_true",
-        help="process everything present in bounded micro-batches, then exit (CI, cron)",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        metavar="DIR",
-        help="Spark checkpoint directory (default: .condo/stream/checkpoint)",
-    )
-    parser.add_argument(
-        "--max-files-per-trigger",
-        metavar="N",
-        type=int,
-        default=DEFAULT_MAX_FILES,
-        help=f"at most N files per micro-batch (default: {DEFAULT_MAX_FILES})",
-    )
-    parser.add_argument(
-        "--archive",
-        metavar="DIR",
-        help="where Spark moves committed files; outside the landing dir (default: data/processed/)",
-    )
-    parser.add_argument(
-        "--rejected",
-        metavar="DIR",
-        help="where copies of whole-file rejects and their reasons go (default: data/rejected/)",
-    )
-    parser.add_argument(
-        "--status-file",
-        metavar="FILE",
-        help="JSON progress file for monitoring (default: .condo/stream/status.json)",
-    )
-    parser.add_argument(
-        "--http-port",
-        metavar="PORT",
-        type=int,
-        help="also serve the progress JSON on http://127.0.0.1:PORT/status",
-    )
-    parser.add_argument(
-        "--db-retry-seconds",
-        metavar="S",
-        type=float,
-        default=60.0,
-        help="how long a micro-batch waits for PostgreSQL to come back before failing (default: 60)",
-    )
 
 
 def _location(value: str | None, default: Path) -> str:
