@@ -76,28 +76,35 @@ def _max(a: int | None, b: int | None) -> int | None:
 
 
 def batch_stats(batch: pa.RecordBatch) -> Stats:
-    ok = batch.column("_ok_line").is_valid()
-    mask = batch.column("_mask")
-    ids = batch.column("_id")
+    """Counts of one batch; a batch without rejects (the common case) costs two scans."""
     rows = batch.num_rows
-    loaded = pc.sum(ok).as_py() or 0
-    loaded_ids = pc.min_max(pc.filter(ids, ok))
+    ok_lines = batch.column("_ok_line")
+    rejected = ok_lines.null_count
+    ids = batch.column("_id")
+    repaired = batch.column("_repaired")
     lines = pc.min_max(batch.column("_line"))
     stats = Stats(
         rows=rows,
-        loaded=loaded,
-        rejected=rows - loaded,
-        repaired=pc.sum(pc.and_(ok, batch.column("_repaired"))).as_py() or 0,
-        id_min=loaded_ids["min"].as_py(),
-        id_max=loaded_ids["max"].as_py(),
-        max_valid_id=pc.max(ids).as_py(),
+        loaded=rows - rejected,
+        rejected=rejected,
         line_min=lines["min"].as_py(),
         line_max=lines["max"].as_py(),
     )
-    if stats.rejected:
+    if rejected == 0:
+        loaded_ids = pc.min_max(ids)
+        stats.max_valid_id = loaded_ids["max"].as_py()
+        stats.repaired = repaired.true_count
+    else:
+        ok = ok_lines.is_valid()
+        loaded_ids = pc.min_max(pc.filter(ids, ok))
+        stats.max_valid_id = pc.max(ids).as_py()
+        stats.repaired = pc.sum(pc.and_(ok, repaired)).as_py() or 0
+        mask = batch.column("_mask")
         for reason in REASONS:
             hit = pc.not_equal(pc.bit_wise_and(mask, pa.scalar(REASON_BIT[reason], pa.int32())), 0)
             stats.by_reason[reason] = pc.sum(hit).as_py() or 0
+    stats.id_min = loaded_ids["min"].as_py()
+    stats.id_max = loaded_ids["max"].as_py()
     return stats
 
 

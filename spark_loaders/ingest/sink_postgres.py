@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -165,12 +166,27 @@ STATS_ARROW_SCHEMA = pa.schema(
 )
 
 
+ARROW_BATCH_ROWS = 100_000  # larger Arrow batches: fewer Python round trips per task
+
+
+@contextmanager
+def arrow_batch_rows(spark, rows: int):
+    key = "spark.sql.execution.arrow.maxRecordsPerBatch"
+    previous = spark.conf.get(key)
+    spark.conf.set(key, str(rows))
+    try:
+        yield
+    finally:
+        spark.conf.set(key, previous)
+
+
 def write_bulk(
     conn: psycopg.Connection, conninfo: dict, staging: Staging, lines: DataFrame
 ) -> Stats:
     """Run the parallel COPY into the staging tables; returns the committed totals."""
     create_staging(conn, staging)
-    results = map_in_arrow(lines, _task_writer(conninfo, staging), STATS_SCHEMA).collect()
+    with arrow_batch_rows(lines.sparkSession, ARROW_BATCH_ROWS):
+        results = map_in_arrow(lines, _task_writer(conninfo, staging), STATS_SCHEMA).collect()
     total = Stats()
     for row in results:
         total.add(Stats.from_row(row.asDict()))
