@@ -67,11 +67,13 @@ def child(kind: str, path: str) -> None:
 # -- measurement helpers ------------------------------------------------------------------
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants."""
+def _tree_usage(root: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds of a process and all its descendants."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     page = os.sysconf("SC_PAGE_SIZE")
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -85,12 +87,14 @@ def _tree_rss(root: int) -> int:
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = resident
-    total, stack = 0, [root]
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / tick
+    total, seconds, stack = 0, 0.0, [root]
     while stack:
         pid = stack.pop()
         total += rss.get(pid, 0)
+        seconds += cpu.get(pid, 0.0)
         stack.extend(children.get(pid, []))
-    return total
+    return total, seconds
 
 
 def run_child(kind: str, path: Path, db_url: str, spark_dir: Path) -> dict:
@@ -106,12 +110,14 @@ def run_child(kind: str, path: Path, db_url: str, spark_dir: Path) -> dict:
         text=True,
     )
     peak = 0
+    cpu = 0.0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, cpu
         while not stop.is_set():
-            peak = max(peak, _tree_rss(process.pid))
+            rss, seconds = _tree_usage(process.pid)
+            peak, cpu = max(peak, rss), max(cpu, seconds)
             stop.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -123,7 +129,7 @@ def run_child(kind: str, path: Path, db_url: str, spark_dir: Path) -> dict:
     if process.returncode != 0:
         raise SystemExit(f"{kind} run failed (exit {process.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(wall=wall, peak_mb=peak / 2**20)
+    result.update(wall=wall, peak_mb=peak / 2**20, cpu=cpu)
     return result
 
 
@@ -194,7 +200,13 @@ def main() -> int:
     try:
         db = fresh()
         seconds = raw_copy(db.psycopg_kwargs(), path)
-        results["copy"] = {"wall": seconds, "work": seconds, "startup": 0.0, "peak_mb": None}
+        results["copy"] = {
+            "wall": seconds,
+            "work": seconds,
+            "startup": 0.0,
+            "peak_mb": None,
+            "cpu": None,
+        }
         print(f"copy : {seconds:6.1f}s  {args.rows / seconds:>12,.0f} rows/s", flush=True)
         kinds = ["condo"] if args.skip_naive else ["condo", "naive"]
         for kind in kinds:
@@ -203,7 +215,7 @@ def main() -> int:
             results[kind] = r
             print(
                 f"{kind:5}: {r['wall']:6.1f}s end to end, {r['work']:6.1f}s without start-up "
-                f"({r['startup']:.1f}s), peak {r['peak_mb']:,.0f} MB",
+                f"({r['startup']:.1f}s), peak {r['peak_mb']:,.0f} MB, {r['cpu']:.0f} CPU-s",
                 flush=True,
             )
     finally:
@@ -214,14 +226,16 @@ def main() -> int:
     n = args.rows
     print()
     print(
-        f"| N = {n:,} | end to end s | rows/s | without Spark start-up s | rows/s | peak RSS MB |"
+        f"| N = {n:,} | end to end s | rows/s | without Spark start-up s | rows/s "
+        "| peak RSS MB | client CPU-s |"
     )
-    print("|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for kind, r in results.items():
         peak = f"{r['peak_mb']:,.0f}" if r["peak_mb"] else "-"
+        cpu = f"{r['cpu']:.0f}" if r["cpu"] else "-"
         print(
             f"| {kind} | {r['wall']:.1f} | {n / r['wall']:,.0f} | {r['work']:.1f} | "
-            f"{n / r['work']:,.0f} | {peak} |"
+            f"{n / r['work']:,.0f} | {peak} | {cpu} |"
         )
     copy = results["copy"]["work"]
     condo = results["condo"]
