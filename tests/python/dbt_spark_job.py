@@ -2,7 +2,7 @@
 (dbt-spark's ``session`` method picks up this process's session).
 
 Usage (CONDO_SPARK_DIR must be set):
-    python dbt_spark_job.py WORKDIR DBT_ARGS...      bronze from data/sample, then dbt
+    python dbt_spark_job.py WORKDIR DBT_ARGS...      data/sample through the loader, then dbt
     python dbt_spark_job.py WORKDIR --incremental     the late-data scenario; prints JSON
 """
 
@@ -23,13 +23,13 @@ LOADED_AT = dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def create_bronze(spark) -> None:
-    for statement in bronze.spark_ddl():
-        spark.sql(statement)
-    load = bronze.Load(1, LOADED_AT, bronze.sample_rows(PROJECT_ROOT / "data" / "sample"))
-    for entity in bronze.ENTITIES:
-        table = spark.table(f"bronze.{entity}")
-        rows = bronze.lineage_rows(load, entity)
-        spark.createDataFrame(rows, table.schema).write.insertInto(f"bronze.{entity}")
+    """data/sample through the real loader's spark target (docs/contracts.md bronze)."""
+    from spark_loaders.ingest.api import ingest_files
+
+    report = ingest_files(spark, [PROJECT_ROOT / "data" / "sample"], target="spark", progress=False)
+    failed = [f for f in report.files if f.status != "loaded"]
+    if failed:
+        raise SystemExit(f"the loader did not load the sample: {failed}")
 
 
 def insert_load(spark, load: bronze.Load) -> None:

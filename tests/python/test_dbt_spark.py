@@ -1,5 +1,6 @@
-"""The spark target: `dbt build` passes on dbt-spark (session, parquet) and gives the
-same gold rows as the postgres target from the same bronze rows."""
+"""The spark target: `dbt build` passes on dbt-spark (session, parquet) over bronze loaded
+by the real loader's spark target, and gives the same gold rows as the postgres target
+built from the same sample rows."""
 
 from __future__ import annotations
 
