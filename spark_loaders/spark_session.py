@@ -101,6 +101,9 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
         return active
     if not under_spark_submit():
         check_java()
+        # Local Python workers must run this interpreter (the venv with pyarrow), not
+        # whatever `python3` is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     if not under_spark_submit():
         builder = (
