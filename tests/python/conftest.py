@@ -66,8 +66,12 @@ def fresh_db(pg_server: connection.ConnectionInfo, monkeypatch: pytest.MonkeyPat
     with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(f'create database "{name}"')
     info = connection.ConnectionInfo(
-        host=pg_server.host, port=pg_server.port, user=pg_server.user,
-        password=pg_server.password, dbname=name, source="url",
+        host=pg_server.host,
+        port=pg_server.port,
+        user=pg_server.user,
+        password=pg_server.password,
+        dbname=name,
+        source="url",
     )
     monkeypatch.setenv("CONDO_DATABASE_URL", info.url())
     yield info
