@@ -11,12 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
+from pg_helpers import scratch_database
 
 from spark_loaders import connection
 
@@ -61,22 +60,9 @@ def pg_server(test_state_dir: Path) -> Iterator[connection.ConnectionInfo]:
 @pytest.fixture
 def fresh_db(pg_server: connection.ConnectionInfo, monkeypatch: pytest.MonkeyPatch):
     """A brand-new empty database; every project component resolves to it during the test."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = pg_server.psycopg_kwargs()
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    info = connection.ConnectionInfo(
-        host=pg_server.host,
-        port=pg_server.port,
-        user=pg_server.user,
-        password=pg_server.password,
-        dbname=name,
-        source="url",
-    )
-    monkeypatch.setenv("CONDO_DATABASE_URL", info.url())
-    yield info
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    with scratch_database(pg_server) as info:
+        monkeypatch.setenv("CONDO_DATABASE_URL", info.url())
+        yield info
 
 
 @pytest.fixture(scope="session")

@@ -4,13 +4,9 @@
 
 from __future__ import annotations
 
-import uuid
-
-import psycopg
 import pytest
 from load_helpers import load, rows, scalar, write
-
-from spark_loaders import connection
+from pg_helpers import scratch_database
 
 TRANSACOES = """transacao_id,imovel_id,morador_id,data_transacao,valor_transacao
 1,1,1,2024-01-10,100.00
@@ -59,31 +55,17 @@ IMOVEIS = (
 @pytest.fixture(scope="module", params=["exact-direct", "parallel-bulk"])
 def rules_db(request, pg_server, spark, tmp_path_factory):
     """One database loaded with the rule files; returns (db, report)."""
-    name = f"t_rules_{uuid.uuid4().hex[:10]}"
-    admin = pg_server.psycopg_kwargs()
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    info = connection.ConnectionInfo(
-        host=pg_server.host,
-        port=pg_server.port,
-        user=pg_server.user,
-        password=pg_server.password,
-        dbname=name,
-        source="url",
-    )
     folder = tmp_path_factory.mktemp("rules")
     write(folder / "transacoes_rules.csv", TRANSACOES)
     write(folder / "moradores_rules.csv", MORADORES)
     write(folder / "imoveis_rules.csv", IMOVEIS)
-    with pytest.MonkeyPatch.context() as mp:
+    with scratch_database(pg_server, "t_rules") as info, pytest.MonkeyPatch.context() as mp:
         mp.setenv("CONDO_DATABASE_URL", info.url())
         if request.param == "parallel-bulk":
             mp.setenv("CONDO_LOAD_PARALLEL_MIN_BYTES", "0")
             mp.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
         report = load(spark, folder)
         yield info, report
-    with psycopg.connect(**admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
 
 
 def reasons_by_line(db, entity: str) -> dict[int, list[str]]:
