@@ -23,8 +23,33 @@
     {%- set batch_relation = arg_dict['temp_relation'] -%}
     {%- set scope_key = config.require('scope_key') -%}
     {%- set columns = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+    {%- if config.get('track_changes', false) -%}
+    {%- set changes = change_table(target_relation) -%}
+    {%- set stamp = run_started_literal() -%}
+    drop table if exists {{ changes }};
+
+    create table {{ changes }} as
+    select {{ columns }}, cast(0 as smallint) as _sinal, {{ stamp }} as _alterado_em
+    from {{ target_relation }}
+    where false;
+
+    insert into {{ changes }} (_sinal, _alterado_em) values (0, {{ stamp }});
+
+    with removed as (
+        delete from {{ target_relation }}
+        where {{ scope_key }} in (select batch.{{ scope_key }} from {{ batch_relation }} as batch)
+        returning {{ columns }}
+    )
+
+    insert into {{ changes }} ({{ columns }}, _sinal, _alterado_em)
+    select {{ columns }}, -1, {{ stamp }} from removed;
+
+    insert into {{ changes }} ({{ columns }}, _sinal, _alterado_em)
+    select {{ columns }}, 1, {{ stamp }} from {{ batch_relation }} where not _scope_only;
+    {%- else %}
     delete from {{ target_relation }}
     where {{ scope_key }} in (select batch.{{ scope_key }} from {{ batch_relation }} as batch);
+    {%- endif %}
 
     insert into {{ target_relation }} ({{ columns }})
     select {{ columns }} from {{ batch_relation }} where not _scope_only;
@@ -44,6 +69,27 @@
     {% call statement('replace_scope_cache_batch') -%}
         cache table {{ batch }} as select * from {{ batch_relation }}
     {%- endcall %}
+    {%- if config.get('track_changes', false) %}
+    {%- set changes = change_table(target_relation) -%}
+    {%- set stamp = run_started_literal() -%}
+    {%- set column_count = columns.split(', ') | length -%}
+    {% call statement('replace_scope_drop_changes') -%}
+        drop table if exists {{ changes }}
+    {%- endcall %}
+    {% call statement('replace_scope_changes') -%}
+        create table {{ changes }} using parquet as
+        select {{ columns }}, cast(-1 as smallint) as _sinal, {{ stamp }} as _alterado_em
+        from {{ target_relation }} as kept
+        where exists (
+            select 1 from {{ batch }} as batch
+            where batch.{{ scope_key }} = kept.{{ scope_key }}
+        )
+        union all
+        select {{ columns }}, cast(1 as smallint), {{ stamp }} from {{ batch }} where not _scope_only
+        union all
+        select {% for _ in range(column_count) %}null, {% endfor %}cast(0 as smallint), {{ stamp }}
+    {%- endcall %}
+    {%- endif %}
     {% call statement('replace_scope_stage') -%}
         create table {{ staging }} using parquet as
         select {{ columns }} from {{ target_relation }} as kept
@@ -96,6 +142,9 @@
 {%- endmacro %}
 
 {% macro create_watermark_table() -%}
+    {% call statement('create_state_schema') -%}
+        create schema if not exists {{ target.schema }}
+    {%- endcall %}
     create table if not exists {{ watermark_table() }} (
         model {{ 'string' if target.type == 'spark' else 'text' }},
         run_started_at {{ 'timestamp' if target.type == 'spark' else 'timestamptz' }}
@@ -104,11 +153,13 @@
 
 {% macro record_watermark() -%}
     insert into {{ watermark_table() }} (model, run_started_at)
-    values (
-        '{{ this.identifier }}',
-        {{ as_load_timestamp("'" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f')
-            ~ ('' if target.type == 'spark' else '+00') ~ "'") }}
-    )
+    values ('{{ this.identifier }}', {{ run_started_literal() }})
+{%- endmacro %}
+
+{#- When this dbt invocation started, as a timestamp literal: the version stamp of its builds. -#}
+{% macro run_started_literal() -%}
+    {{ as_load_timestamp("'" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f')
+        ~ ('' if target.type == 'spark' else '+00') ~ "'") }}
 {%- endmacro %}
 
 {#-
@@ -139,36 +190,107 @@
 {%- endmacro %}
 
 {#-
+    Ids of `relation` (a bronze source) whose rows were loaded after `cutoff`, plus, when
+    `parent` is given, the ids whose rows (any version) reference a `parent_key` value that
+    was loaded after `cutoff` (a late condominium makes its properties valid). The loaders
+    keep a BRIN index on `_loaded_at`, so on PostgreSQL this reads only the new loads.
+-#}
+{% macro ids_loaded_since(relation, id_column, cutoff, parent=none, parent_key=none) -%}
+    select changed.{{ id_column }}
+    from {{ relation }} as changed
+    where changed._loaded_at > {{ cutoff }}
+    {%- if parent is not none %}
+    union
+    select referencing.{{ id_column }}
+    from {{ relation }} as referencing
+    where referencing.{{ parent_key }} in (
+        select parents.{{ parent_key }}
+        from {{ parent }} as parents
+        where parents._loaded_at > {{ cutoff }}
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{#-
     Ids of the transactions whose silver row may differ from the previous run: their own
     bronze rows were (re)loaded after the cutoff, or their property or resident (any version
     of them) was, or a condominium those reference was. Deliberately a superset: a candidate
-    that did not change is rebuilt to the same row.
+    that did not change is rebuilt to the same row. Finding transactions by property or
+    resident means reading all of bronze transactions, so that part is left out of the SQL
+    when no property, resident or condominium was loaded after the cutoff (the usual case of
+    an append of new transactions).
 -#}
 {% macro changed_transaction_ids(cutoff) -%}
     select distinct tx.transacao_id
     from {{ source('bronze', 'transacoes') }} as tx
+    where tx._loaded_at > {{ cutoff }}
+    {%- if references_loaded_since(cutoff) %}
+    union
+    select tx.transacao_id
+    from {{ source('bronze', 'transacoes') }} as tx
     where
-        tx._loaded_at > {{ cutoff }}
-        or tx.imovel_id in (
-            select im.imovel_id
-            from {{ source('bronze', 'imoveis') }} as im
-            where
-                im._loaded_at > {{ cutoff }}
-                or im.condominio_id in (
-                    select co.condominio_id
-                    from {{ source('bronze', 'condominios') }} as co
-                    where co._loaded_at > {{ cutoff }}
-                )
+        tx.imovel_id in (
+            {{ ids_loaded_since(source('bronze', 'imoveis'), 'imovel_id', cutoff,
+                parent=source('bronze', 'condominios'), parent_key='condominio_id') | indent(12) }}
         )
         or tx.morador_id in (
-            select mo.morador_id
-            from {{ source('bronze', 'moradores') }} as mo
-            where
-                mo._loaded_at > {{ cutoff }}
-                or mo.condominio_id in (
-                    select co.condominio_id
-                    from {{ source('bronze', 'condominios') }} as co
-                    where co._loaded_at > {{ cutoff }}
-                )
+            {{ ids_loaded_since(source('bronze', 'moradores'), 'morador_id', cutoff,
+                parent=source('bronze', 'condominios'), parent_key='condominio_id') | indent(12) }}
         )
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    Whether any property, resident or condominium was loaded after `cutoff`: one cheap query
+    at compile time (true when not executing, so the SQL shown by `dbt compile` without a
+    database is the complete one).
+-#}
+{% macro references_loaded_since(cutoff) -%}
+    {%- if not execute or var('sqlfluff_lint', false) -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*) as changed from (
+            select 1 as one from {{ source('bronze', 'imoveis') }} where _loaded_at > {{ cutoff }}
+            union all
+            select 1 as one from {{ source('bronze', 'moradores') }} where _loaded_at > {{ cutoff }}
+            union all
+            select 1 as one
+            from {{ source('bronze', 'condominios') }}
+            where _loaded_at > {{ cutoff }}
+        ) as loaded
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] | int > 0) }}
+{%- endmacro %}
+
+{#-
+    The marker rows of an incremental batch: one per scope value in `from_relation`, the
+    key first, then a typed null for each of the model's other columns (`column_types`, in
+    order; `lineage` appends the five lineage columns), flagged `_scope_only`. The nulls are
+    typed because PostgreSQL would otherwise type a union's varchar(n) column as plain
+    varchar, and dbt would then widen the target column.
+-#}
+{% macro scope_markers(key_column, from_relation, column_types, lineage=false) -%}
+    {%- set types = column_types
+        + (['text', 'bigint', 'bigint', 'load_timestamp', 'boolean'] if lineage else []) -%}
+    select
+        {{ from_relation }}.{{ key_column }},
+        {%- for column_type in types %}
+        {{ typed_null(column_type) }},
+        {%- endfor %}
+        true as _scope_only
+    from {{ from_relation }}
+{%- endmacro %}
+
+{#- A null of a column type named the PostgreSQL way, cast as each engine spells it. -#}
+{% macro typed_null(column_type) -%}
+    {%- if column_type.startswith('varchar(') -%}
+        {{ as_varchar('null', column_type[8:-1] | int) }}
+    {%- elif column_type == 'text' -%}
+        {{ as_text('null') }}
+    {%- elif column_type == 'load_timestamp' -%}
+        {{ as_load_timestamp('null') }}
+    {%- else -%}
+        cast(null as {{ column_type }})
+    {%- endif -%}
 {%- endmacro %}

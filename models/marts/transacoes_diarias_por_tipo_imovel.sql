@@ -4,36 +4,29 @@
         incremental_strategy='replace_scope',
         scope_key='data_transacao',
         on_schema_change='ignore',
-        post_hook=[
-            "{{ create_watermark_table() }}",
-            "{{ record_watermark() }}",
-        ],
+        post_hook=["{{ record_watermark() }}"],
         indexes=[{'columns': ['data_transacao', 'tipo_imovel'], 'unique': True}],
     )
 }}
 
--- The incremental branch finds the days a late load affects from bronze lineage, which
--- still holds every version of a transaction (and so the day it used to belong to):
--- depends_on: {{ source('bronze', 'transacoes') }}
--- depends_on: {{ source('bronze', 'imoveis') }}
--- depends_on: {{ source('bronze', 'moradores') }}
--- depends_on: {{ source('bronze', 'condominios') }}
+{%- set transacoes_state = change_set_state(ref('stg_transacoes')) %}
+{%- set by_delta = is_incremental() and transacoes_state != 'rebuild' %}
+
+-- Incremental runs recompute only the days in the change set of silver transactions: the
+-- day of every removed row (where a re-dated transaction used to be) and of every new one.
 
 with
 
-{% if is_incremental() -%}
-changed_transactions as (
-    {{ changed_transaction_ids(incremental_cutoff()) }}
-),
-
+{% if by_delta -%}
 changed_days as (
-    select distinct versions.data_transacao
-    from {{ source('bronze', 'transacoes') }} as versions
-    inner join changed_transactions
-        on versions.transacao_id = changed_transactions.transacao_id
+    select distinct alteracoes.data_transacao
+    from (
+        {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
+            ['data_transacao']) | indent(8) }}
+    ) as alteracoes
 ),
-{%- endif %}
 
+{% endif -%}
 transacoes as (
     select
         transacoes.data_transacao,
@@ -42,7 +35,7 @@ transacoes as (
     from {{ ref('stg_transacoes') }} as transacoes
     inner join {{ ref('stg_imoveis') }} as imoveis
         on transacoes.imovel_id = imoveis.imovel_id
-    {%- if is_incremental() %}
+    {%- if by_delta %}
     where transacoes.data_transacao in (select changed_days.data_transacao from changed_days)
     {%- endif %}
 ),
@@ -66,7 +59,15 @@ final as (
         cast({{ half_up_average('valor_total', 'qtd_transacoes', 2) }} as decimal(15, 2))
             as valor_medio
     from diarias
+){%- if is_incremental() and not by_delta %},
+
+-- Recomputed from all of silver: every day, old or new, is replaced.
+changed_days as (
+    select data_transacao from {{ this }}
+    union
+    select data_transacao from final
 )
+{%- endif %}
 
 {% if is_incremental() -%}
 select
@@ -77,14 +78,8 @@ from final
 union all
 
 -- One marker per affected day: its old rows go even when no transaction is left on it.
-select
-    cast(changed_days.data_transacao as date) as data_transacao,
-    {{ as_varchar('null', 50) }} as tipo_imovel,
-    cast(null as bigint) as qtd_transacoes,
-    cast(null as decimal(20, 2)) as valor_total,
-    cast(null as decimal(15, 2)) as valor_medio,
-    true as _scope_only
-from changed_days
+{{ scope_markers('data_transacao', 'changed_days',
+    ['varchar(50)', 'bigint', 'decimal(20, 2)', 'decimal(15, 2)']) }}
 {%- else -%}
 select * from final
 {%- endif %}

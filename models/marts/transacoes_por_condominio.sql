@@ -7,14 +7,30 @@ condominios as (
     from {{ ref('stg_condominios') }}
 ),
 
+imoveis as (
+    select
+        imovel_id,
+        condominio_id
+    from {{ ref('stg_imoveis') }}
+),
+
+por_imovel as (
+    select
+        imovel_id,
+        qtd_transacoes,
+        valor_total
+    from {{ ref('int_transacoes_por_imovel') }}
+),
+
+-- A transaction belongs to its property's condominium.
 totais as (
     select
         imoveis.condominio_id,
-        count(*) as qtd_transacoes,
-        sum(transacoes.valor_transacao) as valor_total
-    from {{ ref('stg_transacoes') }} as transacoes
-    inner join {{ ref('stg_imoveis') }} as imoveis
-        on transacoes.imovel_id = imoveis.imovel_id
+        sum(por_imovel.qtd_transacoes) as qtd_transacoes,
+        sum(por_imovel.valor_total) as valor_total
+    from por_imovel
+    inner join imoveis
+        on por_imovel.imovel_id = imoveis.imovel_id
     group by imoveis.condominio_id
 )
 

@@ -1,3 +1,23 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='morador_id',
+        on_schema_change='ignore',
+        post_hook=["{{ record_watermark() }}"],
+        indexes=[{'columns': ['morador_id'], 'unique': True}],
+    )
+}}
+
+{%- set transacoes_state = change_set_state(ref('stg_transacoes')) %}
+{%- set moradores_state = change_set_state(ref('stg_moradores')) %}
+{%- set by_delta = is_incremental()
+    and transacoes_state != 'rebuild' and moradores_state != 'rebuild' %}
+
+-- Incremental runs touch only the residents in the change sets of silver transactions and
+-- residents: previous totals plus the signed changed transactions, with the resident's
+-- current name and condominium.
+
 with
 
 moradores as (
@@ -8,6 +28,61 @@ moradores as (
     from {{ ref('stg_moradores') }}
 ),
 
+{% if by_delta -%}
+alteracoes as (
+    {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
+        ['morador_id', 'valor_transacao']) | indent(4) }}
+),
+
+moradores_alterados as (
+    {{ change_set_rows(ref('stg_moradores'), moradores_state, ['morador_id']) | indent(4) }}
+),
+
+escopo as (
+    select morador_id from alteracoes
+    union
+    select morador_id from moradores_alterados
+),
+
+variacao as (
+    select
+        morador_id,
+        sum(_sinal) as qtd_transacoes,
+        sum(_sinal * valor_transacao) as valor_total
+    from alteracoes
+    group by morador_id
+),
+
+anteriores as (
+    select
+        previous.morador_id,
+        previous.qtd_transacoes,
+        previous.valor_total
+    from {{ this }} as previous
+    inner join escopo
+        on previous.morador_id = escopo.morador_id
+),
+
+totais as (
+    select
+        escopo.morador_id,
+        coalesce(anteriores.qtd_transacoes, 0)
+        + coalesce(variacao.qtd_transacoes, 0) as qtd_transacoes,
+        coalesce(anteriores.valor_total, 0) + coalesce(variacao.valor_total, 0) as valor_total
+    from escopo
+    left join anteriores
+        on escopo.morador_id = anteriores.morador_id
+    left join variacao
+        on escopo.morador_id = variacao.morador_id
+),
+
+afetados as (
+    select moradores.*
+    from moradores
+    inner join escopo
+        on moradores.morador_id = escopo.morador_id
+),
+{%- else -%}
 totais as (
     select
         morador_id,
@@ -15,14 +90,44 @@ totais as (
         sum(valor_transacao) as valor_total
     from {{ ref('stg_transacoes') }}
     group by morador_id
+),
+
+afetados as (
+    select * from moradores
+),
+{%- if is_incremental() %}
+
+escopo as (
+    select morador_id from {{ this }}
+    union
+    select morador_id from moradores
+),
+{%- endif %}
+{%- endif %}
+
+final as (
+    select
+        afetados.morador_id,
+        {{ as_varchar('afetados.nome', 255) }} as nome_morador,
+        afetados.condominio_id,
+        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
+        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
+    from afetados
+    left join totais
+        on afetados.morador_id = totais.morador_id
 )
 
+{% if is_incremental() -%}
 select
-    moradores.morador_id,
-    {{ as_varchar('moradores.nome', 255) }} as nome_morador,
-    moradores.condominio_id,
-    cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
-    cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
-from moradores
-left join totais
-    on moradores.morador_id = totais.morador_id
+    final.*,
+    false as _scope_only
+from final
+
+union all
+
+-- One marker per affected resident: the old row goes even when the resident left silver.
+{{ scope_markers('morador_id', 'escopo',
+    ['varchar(255)', 'integer', 'bigint', 'decimal(20, 2)']) }}
+{%- else -%}
+select * from final
+{%- endif %}

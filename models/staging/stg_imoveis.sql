@@ -1,9 +1,34 @@
-{{ config(alias='imoveis') }}
+{{
+    config(
+        alias='imoveis',
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='imovel_id',
+        track_changes=true,
+        on_schema_change='ignore',
+        post_hook=["{{ record_watermark() }}"],
+        indexes=[{'columns': ['imovel_id'], 'unique': True}],
+    )
+}}
 
 with
 
+{% if is_incremental() -%}
+candidates as (
+    {{ ids_loaded_since(
+        source('bronze', 'imoveis'), 'imovel_id', incremental_cutoff(),
+        parent=source('bronze', 'condominios'), parent_key='condominio_id',
+    ) | indent(4) }}
+),
+{%- endif %}
+
 latest as (
-    {{ latest_version_by_id(source('bronze', 'imoveis'), 'imovel_id') }}
+    {{ latest_version_by_id(
+        source('bronze', 'imoveis'),
+        'imovel_id',
+        where=('bronze_rows.imovel_id in (select candidates.imovel_id from candidates)'
+            if is_incremental() else none),
+    ) }}
 ),
 
 condominios as (
@@ -19,16 +44,33 @@ cleaned as (
         latest.*,
         trim({{ collapse_whitespace('latest.tipo') }}) as tipo_limpo
     from latest
+),
+
+valid as (
+    select
+        cast(cleaned.imovel_id as integer) as imovel_id,
+        {{ as_varchar('coalesce(tipos_canonicos.tipo, cleaned.tipo_limpo)', 50) }} as tipo,
+        cast(cleaned.condominio_id as integer) as condominio_id,
+        cast(cleaned.valor as decimal(15, 2)) as valor,
+        {{ lineage_columns('cleaned') }}
+    from cleaned
+    inner join condominios
+        on cleaned.condominio_id = condominios.condominio_id
+    left join tipos_canonicos
+        on lower(cleaned.tipo_limpo) = lower(tipos_canonicos.tipo)
 )
 
+{% if is_incremental() -%}
 select
-    cast(cleaned.imovel_id as integer) as imovel_id,
-    {{ as_varchar('coalesce(tipos_canonicos.tipo, cleaned.tipo_limpo)', 50) }} as tipo,
-    cast(cleaned.condominio_id as integer) as condominio_id,
-    cast(cleaned.valor as decimal(15, 2)) as valor,
-    {{ lineage_columns('cleaned') }}
-from cleaned
-inner join condominios
-    on cleaned.condominio_id = condominios.condominio_id
-left join tipos_canonicos
-    on lower(cleaned.tipo_limpo) = lower(tipos_canonicos.tipo)
+    valid.*,
+    false as _scope_only
+from valid
+
+union all
+
+-- One marker per candidate: its old row goes even when it has no valid new one.
+{{ scope_markers('imovel_id', 'candidates',
+    ['varchar(50)', 'integer', 'decimal(15, 2)'], lineage=true) }}
+{%- else -%}
+select * from valid
+{%- endif %}

@@ -4,11 +4,9 @@
         materialized='incremental',
         incremental_strategy='replace_scope',
         scope_key='transacao_id',
+        track_changes=true,
         on_schema_change='ignore',
-        post_hook=[
-            "{{ create_watermark_table() }}",
-            "{{ record_watermark() }}",
-        ],
+        post_hook=["{{ record_watermark() }}"],
         indexes=[
             {'columns': ['transacao_id'], 'unique': True},
             {'columns': ['data_transacao']},
@@ -70,19 +68,8 @@ from valid
 union all
 
 -- One marker per candidate: its old row goes even when it has no valid new one.
-select
-    cast(candidates.transacao_id as integer) as transacao_id,
-    cast(null as integer) as imovel_id,
-    cast(null as integer) as morador_id,
-    cast(null as date) as data_transacao,
-    cast(null as decimal(15, 2)) as valor_transacao,
-    {{ as_text('null') }} as _source_file,
-    cast(null as bigint) as _source_line,
-    cast(null as bigint) as _load_id,
-    {{ as_load_timestamp('null') }} as _loaded_at,
-    cast(null as boolean) as _repaired,
-    true as _scope_only
-from candidates
+{{ scope_markers('transacao_id', 'candidates',
+    ['integer', 'integer', 'date', 'decimal(15, 2)'], lineage=true) }}
 {%- else -%}
 select * from valid
 {%- endif %}

@@ -155,6 +155,7 @@ def test_sample_through_the_loader_gives_the_case_numbers(fresh_db, spark, workd
         ("silver", "condominios"),
         ("silver", "imoveis"),
         ("silver", "incremental_watermarks"),
+        ("silver", "int_transacoes_por_imovel"),
         ("silver", "moradores"),
         ("silver", "orfaos"),
         ("silver", "tipos_imovel"),

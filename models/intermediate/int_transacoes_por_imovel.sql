@@ -1,0 +1,98 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_scope',
+        scope_key='imovel_id',
+        on_schema_change='ignore',
+        post_hook=["{{ record_watermark() }}"],
+        indexes=[{'columns': ['imovel_id'], 'unique': True}],
+    )
+}}
+
+{%- set transacoes_state = change_set_state(ref('stg_transacoes')) %}
+{%- set by_delta = is_incremental() and transacoes_state != 'rebuild' %}
+
+-- Count and sum of the silver transactions of every property that has any. Incremental
+-- runs add the signed change set of silver transactions to the previous totals.
+
+with
+
+{% if by_delta -%}
+alteracoes as (
+    {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
+        ['imovel_id', 'valor_transacao']) | indent(4) }}
+),
+
+variacao as (
+    select
+        imovel_id,
+        sum(_sinal) as qtd_transacoes,
+        sum(_sinal * valor_transacao) as valor_total
+    from alteracoes
+    group by imovel_id
+),
+
+anteriores as (
+    select
+        previous.imovel_id,
+        previous.qtd_transacoes,
+        previous.valor_total
+    from {{ this }} as previous
+    inner join variacao
+        on previous.imovel_id = variacao.imovel_id
+),
+
+totais as (
+    select
+        variacao.imovel_id,
+        coalesce(anteriores.qtd_transacoes, 0) + variacao.qtd_transacoes as qtd_transacoes,
+        coalesce(anteriores.valor_total, 0) + variacao.valor_total as valor_total
+    from variacao
+    left join anteriores
+        on variacao.imovel_id = anteriores.imovel_id
+),
+
+escopo as (
+    select imovel_id from variacao
+),
+{%- else -%}
+totais as (
+    select
+        imovel_id,
+        count(*) as qtd_transacoes,
+        sum(valor_transacao) as valor_total
+    from {{ ref('stg_transacoes') }}
+    group by imovel_id
+),
+{%- if is_incremental() %}
+
+escopo as (
+    select imovel_id from {{ this }}
+    union
+    select imovel_id from totais
+),
+{%- endif %}
+{%- endif %}
+
+final as (
+    select
+        cast(imovel_id as integer) as imovel_id,
+        cast(qtd_transacoes as bigint) as qtd_transacoes,
+        cast(valor_total as decimal(20, 2)) as valor_total
+    from totais
+    where qtd_transacoes > 0
+)
+
+{% if is_incremental() -%}
+select
+    final.*,
+    false as _scope_only
+from final
+
+union all
+
+-- One marker per affected property: its old row goes even when it has no transaction left.
+{{ scope_markers('imovel_id', 'escopo', ['bigint', 'decimal(20, 2)']) }}
+{%- else -%}
+select * from final
+{%- endif %}
