@@ -5,7 +5,11 @@ For N generated transactions (``spark_loaders.generator``), in one run against o
 * ``copy``  : raw ``COPY ... FROM STDIN (FORMAT csv, HEADER)`` of the same file into an
               identical, empty table: the physical limit;
 * ``condo`` : ``ingest_files`` (what ``condo load`` runs): parse, validate, ids, lineage,
-              rejects, ledger, atomic publish;
+              rejects, ledger, atomic publish, bronze indexes; the child also times the
+              index steps (btree prebuilt after the COPY; BRIN and ANALYZE in the final
+              transaction) and the final transaction's publishing step;
+* ``condo-noidx``: the same load with the bronze index steps switched off in the child
+              (the loader before the indexes existed), for the with/without ratio;
 * ``naive`` : ``spark.read.csv(header=True, inferSchema=True)`` + ``df.write.jdbc(mode="append")``
               with default settings.
 
@@ -36,6 +40,29 @@ sys.path.insert(0, str(PROJECT))
 # -- child processes ----------------------------------------------------------------------
 
 
+def _timed(module, name: str, timings: dict[str, float]) -> None:
+    """Replace ``module.name`` by a wrapper that adds its wall time to ``timings[name]``."""
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        started = time.monotonic()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            timings[name] = timings.get(name, 0.0) + time.monotonic() - started
+
+    setattr(module, name, wrapper)
+
+
+def _without_indexes() -> None:
+    """The loader as it was before the bronze indexes: none on the parent, none prebuilt."""
+    from spark_loaders.ingest import ddl, sink_postgres
+
+    ddl.BRONZE_INDEXES = ()
+    sink_postgres.prebuild_indexes = lambda conn, staging: None
+    sink_postgres.prepare_attach = lambda conn, staging: None
+
+
 def child(kind: str, path: str) -> None:
     started = time.monotonic()
     from spark_loaders.spark_session import get_spark, require_jdbc
@@ -43,8 +70,17 @@ def child(kind: str, path: str) -> None:
     spark = get_spark(f"bench-{kind}")
     spark.range(1).count()  # the session is really up
     ready = time.monotonic()
-    if kind == "condo":
+    timings: dict[str, float] = {}
+    if kind.startswith("condo"):
+        from spark_loaders.ingest import file_load, sink_postgres
         from spark_loaders.ingest.api import ingest_files
+
+        if kind == "condo-noidx":
+            _without_indexes()
+        else:
+            _timed(sink_postgres, "prebuild_indexes", timings)
+            _timed(sink_postgres, "prepare_attach", timings)
+        _timed(file_load, "publish_bulk", timings)
 
         report = ingest_files(spark, [path], progress=False)
         result = report.files[0]
@@ -61,7 +97,11 @@ def child(kind: str, path: str) -> None:
         )
         rows = -1
     done = time.monotonic()
-    print(json.dumps({"startup": ready - started, "work": done - ready, "rows": rows}))
+    print(
+        json.dumps(
+            {"startup": ready - started, "work": done - ready, "rows": rows, "timings": timings}
+        )
+    )
 
 
 # -- measurement helpers ------------------------------------------------------------------
@@ -164,6 +204,11 @@ def main() -> int:
         help="where the generated files are cached",
     )
     parser.add_argument("--skip-naive", action="store_true", help="do not run the naive JDBC load")
+    parser.add_argument(
+        "--skip-noidx",
+        action="store_true",
+        help="do not run the load without bronze indexes (the with/without ratio)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -208,13 +253,17 @@ def main() -> int:
             "cpu": None,
         }
         print(f"copy : {seconds:6.1f}s  {args.rows / seconds:>12,.0f} rows/s", flush=True)
-        kinds = ["condo"] if args.skip_naive else ["condo", "naive"]
+        kinds = ["condo", "condo-noidx", "naive"]
+        if args.skip_noidx:
+            kinds.remove("condo-noidx")
+        if args.skip_naive:
+            kinds.remove("naive")
         for kind in kinds:
             db = fresh()
             r = run_child(kind, path, db.url(), data / f"spark-{kind}")
             results[kind] = r
             print(
-                f"{kind:5}: {r['wall']:6.1f}s end to end, {r['work']:6.1f}s without start-up "
+                f"{kind:11}: {r['wall']:6.1f}s end to end, {r['work']:6.1f}s without start-up "
                 f"({r['startup']:.1f}s), peak {r['peak_mb']:,.0f} MB, {r['cpu']:.0f} CPU-s",
                 flush=True,
             )
@@ -242,6 +291,24 @@ def main() -> int:
     print()
     print(f"condo / raw COPY throughput, without start-up: {copy / condo['work']:.2f}")
     print(f"condo / raw COPY throughput, end to end:       {copy / condo['wall']:.2f}")
+    steps = condo.get("timings", {})
+    if steps:
+        print(
+            "bronze index steps: btree prebuilt {:.2f}s, BRIN + ANALYZE in the final transaction "
+            "{:.2f}s; final transaction's publishing step {:.2f}s in all".format(
+                steps.get("prebuild_indexes", 0.0),
+                steps.get("prepare_attach", 0.0),
+                steps.get("publish_bulk", 0.0),
+            )
+        )
+    if "condo-noidx" in results:
+        plain = results["condo-noidx"]
+        print(
+            f"condo with / without bronze indexes, without start-up: "
+            f"{condo['work'] / plain['work']:.2f} ({condo['work'] - plain['work']:+.1f}s); "
+            f"final transaction's publishing step {steps.get('publish_bulk', 0.0):.2f}s vs "
+            f"{plain.get('timings', {}).get('publish_bulk', 0.0):.2f}s"
+        )
     if "naive" in results:
         naive = results["naive"]
         print(

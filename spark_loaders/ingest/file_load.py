@@ -129,13 +129,15 @@ def load_file(
                 verify_lines(parsed, stats)
             ids = id_outcome(base, stats)
             with conn.transaction():
-                if previous is not None:
-                    remove_load(conn, entity.name, previous.load_id)
-                    ledger.mark_replaced(conn, previous.load_id, entry.load_id)
+                # Publish first: publish_bulk builds the BRIN before taking the locks that
+                # block readers, and removing the previous load (--force) takes such locks.
                 if bulk:
                     publish_bulk(conn, staging)
                 elif table is not None:
                     publish_direct(conn, staging, table)
+                if previous is not None:
+                    remove_load(conn, entity.name, previous.load_id)
+                    ledger.mark_replaced(conn, previous.load_id, entry.load_id)
                 entry.status = "loaded"
                 entry.rows_read, entry.rows_loaded = stats.rows, stats.loaded
                 entry.rows_rejected, entry.rows_repaired = stats.rejected, stats.repaired

@@ -3,8 +3,12 @@
 Bulk path (large files): the Spark tasks COPY, in parallel, into a new table
 ``bronze_loads.<entity>_l<load_id>`` that has ``CHECK (_load_id = <load_id>)``; each task
 commits its COPY together with a marker row, so a retried task does not write twice. The
-final transaction attaches that table as the load's partition of ``bronze.<entity>`` (the
-CHECK spares PostgreSQL the validation scan), moves the rejects and writes the ledger.
+btree on the id column is then built on that table, outside the final transaction. The final
+transaction adds ``_loaded_at`` (metadata only), builds the BRIN on it (one scan of the
+load's own table) and ANALYZEs that table, before any lock that readers of bronze wait for,
+and attaches the table as the load's partition of ``bronze.<entity>``: the CHECK spares
+PostgreSQL the validation scan and the matching indexes are adopted, not rebuilt. It then
+moves the rejects and writes the ledger.
 
 Direct path (small files, micro-batches): the rows come to the driver and are COPYed inside
 the final transaction into the default partition, which avoids one partition per tiny file.
@@ -28,7 +32,7 @@ from pyspark.sql import types as T
 
 from spark_loaders.ingest.arrow_map import map_in_arrow
 from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
-from spark_loaders.ingest.ddl import LOADS_SCHEMA
+from spark_loaders.ingest.ddl import ID_BTREE, LOADED_AT_BRIN, LOADS_SCHEMA, BronzeIndex
 from spark_loaders.ingest.entities import REASONS, Entity
 from spark_loaders.ingest.validate import REJECT_COPY_COLUMNS, row_copy_columns
 
@@ -56,7 +60,15 @@ class Staging:
 
     @property
     def data(self) -> str:
-        return f"{LOADS_SCHEMA}.{self.entity.name}_l{self.load_id}"
+        return f"{LOADS_SCHEMA}.{self.table_name}"
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.entity.name}_l{self.load_id}"
+
+    def create_index(self, index: BronzeIndex) -> str:
+        """The staging twin of a bronze parent index, which ATTACH PARTITION adopts."""
+        return index.create(self.entity, LOADS_SCHEMA, self.table_name, parent=False)
 
     @property
     def rejects(self) -> str:
@@ -198,16 +210,36 @@ def write_bulk(
             f"staging for load {staging.load_id} is inconsistent: {committed[0]} parts / "
             f"{committed[1]} rows committed, {len(results)} parts / {total.rows} rows reported"
         )
+    prebuild_indexes(conn, staging)
     return total
 
 
+def prebuild_indexes(conn: psycopg.Connection, staging: Staging) -> None:
+    """Before the final transaction: the btree on the id column (about 3-4 s per 10M rows),
+    which ATTACH PARTITION will adopt instead of building it under its locks."""
+    conn.execute(staging.create_index(ID_BTREE))
+
+
+def prepare_attach(conn: psycopg.Connection, staging: Staging) -> None:
+    """In the final transaction, once ``_loaded_at`` exists and before ATTACH: the BRIN on it
+    (one scan of the load's table, about 0.1 s per million rows) and the table's statistics
+    (a 30k-row sample, about 0.3 s at 10M rows). Both hold locks on the load's own table only,
+    not on the default partition, whose ACCESS EXCLUSIVE lock ATTACH takes and every reader of
+    bronze waits for. Without statistics on the new ``_loaded_at`` the planner would guess a
+    third of the partition matches ``_loaded_at > T`` and scan all of it."""
+    conn.execute(staging.create_index(LOADED_AT_BRIN))
+    conn.execute(f"analyze {staging.data}")
+
+
 def publish_bulk(conn: psycopg.Connection, staging: Staging) -> None:
-    """Inside the final transaction: make the staged rows and rejects part of bronze."""
+    """Inside the final transaction, before anything else in it: make the staged rows and
+    rejects part of bronze."""
     entity = staging.entity.name
     conn.execute(
         f"alter table {staging.data} add column _loaded_at timestamptz not null default now()"
     )
     conn.execute(f"alter table {staging.data} alter column _loaded_at drop default")
+    prepare_attach(conn, staging)
     conn.execute(
         f"alter table bronze.{entity} attach partition {staging.data} "
         f"for values in ({staging.load_id})"
