@@ -19,14 +19,13 @@ from pyspark.sql import SparkSession
 
 from spark_loaders.ingest import ledger
 from spark_loaders.ingest.copy_stream import Stats
-from spark_loaders.ingest.csv_split import UnterminatedQuote
 from spark_loaders.ingest.ddl import LOCK_NAMESPACE, entity_lock_key
 from spark_loaders.ingest.discover import SourceFile
 from spark_loaders.ingest.entities import BY_NAME
-from spark_loaders.ingest.header import HeaderError, map_header
-from spark_loaders.ingest.ids import check_room, id_outcome, positional_base
-from spark_loaders.ingest.parse import parse_file
-from spark_loaders.ingest.prescan import UnparsableHeader, prescan, read_header
+from spark_loaders.ingest.file_checks import FileRejected, check_file
+from spark_loaders.ingest.header import ColumnMap
+from spark_loaders.ingest.ids import check_room, id_outcome
+from spark_loaders.ingest.prescan import prescan
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.sink_postgres import (
     Staging,
@@ -37,7 +36,7 @@ from spark_loaders.ingest.sink_postgres import (
     remove_load,
     write_bulk,
 )
-from spark_loaders.ingest.validate import check, copy_lines
+from spark_loaders.ingest.validate import copy_lines
 
 DEFAULT_BULK_MIN_BYTES = 8 << 20
 
@@ -51,10 +50,6 @@ class RunContext:
     mode: str = "batch"
     stream_query_id: str | None = None
     stream_batch_id: int | None = None
-
-
-class FileRejected(Exception):
-    """The file is rejected whole: nothing of it is loaded, the reason goes to the ledger."""
 
 
 def short_error(exc: BaseException, limit: int = 400) -> str:
@@ -91,43 +86,41 @@ def load_file(
         result.load_id = entry.load_id
         staging = Staging(entity, entry.load_id)
         previous = ledger.find_loaded(conn, entity.name, scan.sha256)
+
+        def on_header(cmap: ColumnMap) -> None:
+            entry.has_ids = cmap.has_ids
+            entry.warnings = list(cmap.warnings)
+
         try:
-            if previous is not None and not force:
+            file = check_file(
+                spark,
+                source,
+                scan,
+                entity,
+                previous=previous,
+                force=force,
+                high_water=lambda: ledger.high_water(conn, entity.name),
+                on_header=on_header,
+            )
+            if file is None:
                 entry.status = result.status = "skipped"
                 ledger.insert(conn, entry)
                 return result
-            if scan.encoding_error:
-                raise FileRejected(scan.encoding_error)
-            try:
-                header = read_header(source.path)
-            except UnparsableHeader as exc:
-                raise FileRejected(str(exc)) from None
             stats = Stats()
-            base = None
             table = None
             bulk = False
-            if header.record is not None:
-                try:
-                    cmap = map_header(entity, header.names)
-                except HeaderError as exc:
-                    raise FileRejected(str(exc)) from None
-                entry.has_ids = cmap.has_ids
-                entry.warnings = list(cmap.warnings)
-                base = positional_base(cmap.has_ids, ledger.high_water(conn, entity.name), previous)
-                try:
-                    parsed = parse_file(spark, source.path, header.record, scan)
-                except UnterminatedQuote as exc:
-                    raise FileRejected(f"cannot be parsed: {exc}") from None
-                checked = check(parsed.records, entity, cmap, id_base=base)
-                lines = copy_lines(checked, entity, source_file=source.name, load_id=entry.load_id)
+            if file.checked is not None:
+                lines = copy_lines(
+                    file.checked, entity, source_file=source.name, load_id=entry.load_id
+                )
                 bulk = scan.size >= bulk_min_bytes()
                 if bulk:
                     stats = write_bulk(conn, conninfo, staging, lines)
                 else:
                     table, stats = collect_direct(lines)
-                check_room(base, stats.rows)
-                verify_lines(parsed, stats)
-            ids = id_outcome(base, stats)
+                check_room(file.base, stats.rows)
+                verify_lines(file.parsed, stats)
+            ids = id_outcome(file.base, stats)
             with conn.transaction():
                 # Publish first: publish_bulk builds the BRIN before taking the locks that
                 # block readers, and removing the previous load (--force) takes such locks.

@@ -21,17 +21,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_loaders.ingest.copy_stream import Stats
-from spark_loaders.ingest.csv_split import UnterminatedQuote
 from spark_loaders.ingest.discover import SourceFile
 from spark_loaders.ingest.entities import BY_NAME, ENTITIES, REASON_BIT, REASONS, Entity
-from spark_loaders.ingest.file_load import FileRejected, RunContext, short_error, verify_lines
-from spark_loaders.ingest.header import HeaderError, map_header
-from spark_loaders.ingest.ids import check_room, id_outcome, positional_base
+from spark_loaders.ingest.file_checks import FileRejected, check_file
+from spark_loaders.ingest.file_load import RunContext, short_error, verify_lines
+from spark_loaders.ingest.header import ColumnMap
+from spark_loaders.ingest.ids import check_room, id_outcome
 from spark_loaders.ingest.ledger import PreviousLoad
-from spark_loaders.ingest.parse import parse_file
-from spark_loaders.ingest.prescan import UnparsableHeader, prescan, read_header
+from spark_loaders.ingest.prescan import prescan
 from spark_loaders.ingest.report import FileResult
-from spark_loaders.ingest.validate import check, reasons_of, value_col
+from spark_loaders.ingest.validate import reasons_of, value_col
 
 LOADS_SCHEMA = T.StructType(
     [
@@ -180,50 +179,54 @@ class SparkTargetLoader:
             ),
             None,
         )
+        previous = (
+            PreviousLoad(
+                previous_row["load_id"],
+                previous_row["has_ids"],
+                previous_row["id_min"],
+                previous_row["id_max"],
+            )
+            if previous_row is not None
+            else None
+        )
+
+        marks: dict[str, int] = {}
+
+        def high_water() -> int:
+            marks.update(self._watermarks())
+            return marks[entity.name]
+
+        def on_header(cmap: ColumnMap) -> None:
+            entry["has_ids"] = cmap.has_ids
+            entry["warnings"] = list(cmap.warnings)
+
         try:
-            if previous_row is not None and not self.force:
+            file = check_file(
+                self.spark,
+                source,
+                scan,
+                entity,
+                previous=previous,
+                force=self.force,
+                high_water=high_water,
+                on_header=on_header,
+            )
+            if file is None:
                 entry["status"] = "skipped"
                 return self._finish(result, entry, clock)
-            if scan.encoding_error:
-                raise FileRejected(scan.encoding_error)
-            try:
-                header = read_header(source.path)
-            except UnparsableHeader as exc:
-                raise FileRejected(str(exc)) from None
             stats = Stats()
-            base = None
-            marks = self._watermarks()
-            if header.record is not None:
-                try:
-                    cmap = map_header(entity, header.names)
-                except HeaderError as exc:
-                    raise FileRejected(str(exc)) from None
-                entry["has_ids"] = cmap.has_ids
-                entry["warnings"] = list(cmap.warnings)
-                previous = (
-                    PreviousLoad(
-                        previous_row["load_id"],
-                        previous_row["has_ids"],
-                        previous_row["id_min"],
-                        previous_row["id_max"],
-                    )
-                    if previous_row is not None
-                    else None
-                )
-                base = positional_base(cmap.has_ids, marks[entity.name], previous)
-                try:
-                    parsed = parse_file(self.spark, source.path, header.record, scan)
-                except UnterminatedQuote as exc:
-                    raise FileRejected(f"cannot be parsed: {exc}") from None
-                checked = check(parsed.records, entity, cmap, id_base=base).persist()
+            if not marks:  # a file without a header: high_water() was not needed
+                marks.update(self._watermarks())
+            if file.checked is not None:
+                checked = file.checked.persist()
                 try:
                     stats = _stats(checked)
-                    check_room(base, stats.rows)
-                    verify_lines(parsed, stats)
+                    check_room(file.base, stats.rows)
+                    verify_lines(file.parsed, stats)
                     self._write_rows(checked, entity, source.name, load_id, now)
                 finally:
                     checked.unpersist()
-            ids = id_outcome(base, stats)
+            ids = id_outcome(file.base, stats)
             entry.update(
                 status="loaded",
                 rows_read=stats.rows,

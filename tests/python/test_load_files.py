@@ -145,11 +145,15 @@ def test_missing_column_rejects_the_file_whole(spark, fresh_db, tmp_path) -> Non
 
 
 def test_unterminated_quote_rejects_the_file_whole(spark, fresh_db, tmp_path) -> None:
-    path = write(tmp_path / "condominios.csv", 'nome,endereco\nA,"Rua 1\nB,Rua 2\n')
+    path = write(tmp_path / "condominios.csv", 'nome,endereco,andar\nA,"Rua 1\nB,Rua 2\n')
     result = load(spark, path).files[0]
     assert result.status == "rejected"
     assert "line 2" in result.error
     assert scalar(fresh_db, "select count(*) from bronze.condominios") == 0
+    # The header was read before parsing failed: the ledger keeps what it said.
+    assert rows(fresh_db, "select has_ids, warnings from ops.loads") == [
+        (False, ["ignored unknown column(s): andar"])
+    ]
 
 
 QUIRKY = (
