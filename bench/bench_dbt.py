@@ -1,8 +1,9 @@
 """Benchmark ``dbt build`` on the postgres target: full refresh against an incremental run
 after appending 1% new transactions, at 1M and 10M transactions.
 
-Bronze is generated directly in PostgreSQL with ``generate_series`` (the contract's tables
-and lineage columns), deterministically, with 0.5% of transactions re-loaded by a second
+Bronze is generated directly in PostgreSQL with ``generate_series`` into the loader's own
+bronze tables (``spark_loaders.ingest.ddl``: partitioned by load, one partition per load,
+BRIN on ``_loaded_at`` and btree on the id), deterministically, with 0.5% of transactions re-loaded by a second
 load (so deduplication has work to do) and 0.1% of properties pointing to an unknown
 condominium (so the orphan cascade does too). The 1% appended transactions get new ids and
 dates in the last 30 days (``--new-dates spread``: over the whole range, the worst case for
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from spark_loaders import connection  # noqa: E402
 from spark_loaders.dbt_env import dbt_environment  # noqa: E402
+from spark_loaders.ingest import ddl  # noqa: E402
 
 BUILD = ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
 TABLES = (
@@ -39,33 +41,33 @@ TABLES = (
     "silver.imoveis",
     "silver.moradores",
     "silver.transacoes",
+    "silver.int_transacoes_por_imovel",
     "gold.transacoes_por_condominio",
     "gold.transacoes_por_morador",
     "gold.transacoes_diarias_por_tipo_imovel",
 )
 DAYS = 1826  # five years of transaction dates
 
-DDL = """
-create schema if not exists bronze;
-create table bronze.condominios (condominio_id integer not null, nome varchar(255) not null,
-  endereco text not null, _source_file text not null, _source_line bigint not null,
-  _load_id bigint not null, _loaded_at timestamptz not null, _repaired boolean not null);
-create table bronze.imoveis (imovel_id integer not null, tipo varchar(50) not null,
-  condominio_id integer not null, valor numeric(15,2) not null, _source_file text not null,
-  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
-  _repaired boolean not null);
-create table bronze.moradores (morador_id integer not null, nome varchar(255) not null,
-  condominio_id integer not null, data_registro date not null, _source_file text not null,
-  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
-  _repaired boolean not null);
-create table bronze.transacoes (transacao_id integer not null, imovel_id integer not null,
-  morador_id integer not null, data_transacao date not null,
-  valor_transacao numeric(15,2) not null, _source_file text not null,
-  _source_line bigint not null, _load_id bigint not null, _loaded_at timestamptz not null,
-  _repaired boolean not null);
-create table bronze.rejected_rows (entity text, source_file text, source_line bigint,
-  raw_line text, reasons text[], load_id bigint, rejected_at timestamptz);
-"""
+# Bulk loads of the generated bronze: (entity, load id). Every load gets its own partition of
+# the loader's partitioned bronze table, as `condo load` does.
+LOADS = (("condominios", 1), ("imoveis", 1), ("moradores", 1), ("transacoes", 1), ("transacoes", 2))
+APPEND_LOAD = ("transacoes", 3)
+
+
+def create_bronze(conn: psycopg.Connection) -> None:
+    """The loader's own bronze DDL (partitioned by load, BRIN on `_loaded_at`, btree on the
+    id) and one partition per generated load."""
+    ddl.ensure_schema(conn)
+    for entity, load_id in LOADS:
+        add_partition(conn, entity, load_id)
+
+
+def add_partition(conn: psycopg.Connection, entity: str, load_id: int) -> None:
+    conn.execute(
+        f"create table {ddl.LOADS_SCHEMA}.bench_{entity}_{load_id} "
+        f"partition of bronze.{entity} for values in ({load_id})"
+    )
+
 
 TYPES = (
     "array['Apartamento','casa ','Cobertura','Duplex','Kitnet','Loja','Sala  Comercial','Terreno']"
@@ -164,6 +166,13 @@ def run_dbt(args: list[str], env: dict[str, str], workdir: Path) -> tuple[float,
     return elapsed, inner
 
 
+def model_times(workdir: Path) -> dict[str, float]:
+    """Seconds per node of the last dbt run, slowest first."""
+    results = json.loads((workdir / "target" / "run_results.json").read_text())["results"]
+    times = {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in results}
+    return dict(sorted(times.items(), key=lambda item: -item[1]))
+
+
 def bench_size(
     n: int, admin: connection.ConnectionInfo, workdir: Path, keep: bool, new_dates: str
 ) -> dict:
@@ -185,7 +194,7 @@ def bench_size(
     try:
         with psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn:
             start = time.perf_counter()
-            conn.execute(DDL)
+            create_bronze(conn)
             for statement in generate_sql(n):
                 conn.execute(statement)
             conn.execute("analyze")
@@ -200,6 +209,7 @@ def bench_size(
                 f"[{n:,}] incremental, no new data: {noop:.1f}s (run {noop_run:.1f}s)", flush=True
             )
 
+            add_partition(conn, *APPEND_LOAD)
             conn.execute(append_sql(n, new_dates))
             conn.execute("analyze bronze.transacoes")
             incremental, incremental_run = run_dbt(BUILD, env, workdir)
@@ -208,6 +218,8 @@ def bench_size(
                 flush=True,
             )
             after_incremental = fingerprint(conn)
+            per_model = model_times(workdir)
+            print(f"[{n:,}] per model: {per_model}", flush=True)
 
             full_again, _ = run_dbt([*BUILD, "--full-refresh"], env, workdir)
             print(f"[{n:,}] full refresh (check): {full_again:.1f}s", flush=True)
@@ -242,6 +254,7 @@ def bench_size(
         "ratio_incremental_vs_full_run": round(incremental_run / full_run, 3),
         "ratio_noop_vs_full": round(noop / full, 3),
         "incremental_equals_full_refresh": identical,
+        "incremental_model_s": per_model,
     }
 
 

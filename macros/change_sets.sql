@@ -20,8 +20,10 @@
       refresh would.
 -#}
 
+{#- Added to dbt's relation cache when written, so consumers in the same run find it. -#}
 {% macro change_table(relation) -%}
-    {{ return(relation.incorporate(path={'identifier': relation.identifier ~ '__alteracoes'})) }}
+    {{ return(relation.incorporate(
+        path={'identifier': relation.identifier ~ '__alteracoes'}, type='table')) }}
 {%- endmacro %}
 
 {% macro change_set_state(producer) -%}

@@ -46,6 +46,10 @@
 
     insert into {{ changes }} ({{ columns }}, _sinal, _alterado_em)
     select {{ columns }}, 1, {{ stamp }} from {{ batch_relation }} where not _scope_only;
+
+    -- Its consumers join it in the same dbt run: give the planner real statistics.
+    analyze {{ changes }};
+    {%- do adapter.cache_added(changes) %}
     {%- else %}
     delete from {{ target_relation }}
     where {{ scope_key }} in (select batch.{{ scope_key }} from {{ batch_relation }} as batch);
@@ -89,6 +93,7 @@
         union all
         select {% for _ in range(column_count) %}null, {% endfor %}cast(0 as smallint), {{ stamp }}
     {%- endcall %}
+    {%- do adapter.cache_added(changes) %}
     {%- endif %}
     {% call statement('replace_scope_stage') -%}
         create table {{ staging }} using parquet as

@@ -26,6 +26,7 @@ SILVER_GOLD_TABLES = (
     "silver.imoveis",
     "silver.moradores",
     "silver.transacoes",
+    "silver.int_transacoes_por_imovel",
     "gold.transacoes_por_condominio",
     "gold.transacoes_por_morador",
     "gold.transacoes_diarias_por_tipo_imovel",
@@ -265,3 +266,67 @@ def test_incremental_runs_converge_to_the_full_refresh(fresh_db, workdir):
 
     run_dbt(["build", "--full-refresh"], workdir=workdir)
     assert snapshot(fresh_db) == incremental
+
+
+def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
+    """The gold reports add silver's change sets to what they built last time. Builds out of
+    the usual order must still end where a full refresh ends: silver built twice without
+    gold (gold must recompute, not apply only the last change set), gold built twice
+    without silver (the second must not apply the same change set again), and silver alone
+    rebuilt with --full-refresh (no change set at all)."""
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    bronze.insert_postgres(conninfo, [first_load()])
+    run_dbt(MODELS_AND_SEEDS, workdir=workdir)
+
+    silver = ["run", "--select", "staging"]
+    downstream = ["run", "--select", "intermediate", "marts"]
+
+    def reference() -> dict[str, list[tuple]]:
+        """What a full refresh builds from the same bronze, restoring nothing."""
+        run_dbt(["run", "--full-refresh"], workdir=workdir)
+        return snapshot(fresh_db)
+
+    # Silver twice, then gold once: two change sets, gold saw neither.
+    bronze.insert_postgres(conninfo, [late_load()])
+    run_dbt(silver, workdir=workdir)
+    moved = bronze.Load(
+        3,
+        dt.datetime.now(dt.UTC),
+        {
+            "transacoes": [
+                (100, 10, 2, D[1], Decimal("12.00")),  # moves to resident 2, new value
+                (106, 11, 1, D[7], Decimal("70.00")),
+            ]
+        },
+    )
+    bronze.insert_postgres(conninfo, [moved])
+    run_dbt(silver, workdir=workdir)
+    run_dbt(downstream, workdir=workdir)
+    after_out_of_order = snapshot(fresh_db)
+    assert after_out_of_order == reference()
+
+    # Gold twice without silver in between: the second run must not add the change set again.
+    extra = bronze.Load(
+        4, dt.datetime.now(dt.UTC), {"transacoes": [(107, 11, 2, D[8], Decimal("80.00"))]}
+    )
+    bronze.insert_postgres(conninfo, [extra])
+    run_dbt(["run"], workdir=workdir)
+    once = snapshot(fresh_db)
+    run_dbt(downstream, workdir=workdir)
+    assert snapshot(fresh_db) == once
+    assert once == reference()
+
+    # Silver transactions alone rebuilt from scratch: gold has no change set to apply.
+    late = bronze.Load(
+        5, dt.datetime.now(dt.UTC), {"transacoes": [(108, 11, 1, D[9], Decimal("90.00"))]}
+    )
+    bronze.insert_postgres(conninfo, [late])
+    run_dbt(["run", "--select", "stg_transacoes", "--full-refresh"], workdir=workdir)
+    run_dbt(downstream, workdir=workdir)
+    rebuilt = snapshot(fresh_db)
+    assert query(
+        fresh_db,
+        "select qtd_transacoes, valor_total from gold.transacoes_por_morador where morador_id = 1",
+    ) == [(4, Decimal("240.00"))]  # 102, 105, 106 and 108 (100 left with property 10)
+    assert rebuilt == reference()
