@@ -111,3 +111,26 @@
         and 1 = 0
         {%- endif %}
 {%- endmacro %}
+
+{#-
+    Whether the latest change sets of two producers come from the same dbt invocation (both
+    headers carry the same `run_started_at`).
+-#}
+{% macro change_sets_aligned(producer, other) -%}
+    {%- if not execute or var('sqlfluff_lint', false) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(distinct _alterado_em) as stamps
+        from (
+            select first_set._alterado_em
+            from {{ change_table(producer) }} as first_set
+            where first_set._sinal = 0
+            union all
+            select second_set._alterado_em
+            from {{ change_table(other) }} as second_set
+            where second_set._sinal = 0
+        ) as headers
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] | int == 1) }}
+{%- endmacro %}

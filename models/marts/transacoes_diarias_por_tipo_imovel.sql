@@ -10,34 +10,105 @@
 }}
 
 {%- set transacoes_state = change_set_state(ref('stg_transacoes')) %}
-{%- set by_delta = is_incremental() and transacoes_state != 'rebuild' %}
-
--- Incremental runs recompute only the days in the change set of silver transactions: the
--- day of every removed row (where a re-dated transaction used to be) and of every new one.
+{%- set imoveis_state = change_set_state(ref('stg_imoveis')) %}
+{#-
+    The signed change set of silver transactions carries the property, not its type. A
+    removed row was counted under the type its property had when this report was last
+    built: the property's removed row in the change set of silver properties when that
+    change set is from the same run, its current type when properties did not change since.
+    Otherwise (or on the first build) the report is recomputed from silver.
+-#}
+{%- set by_delta = is_incremental() and transacoes_state == 'apply' and (
+    imoveis_state == 'none' or (
+        imoveis_state == 'apply'
+        and change_sets_aligned(ref('stg_transacoes'), ref('stg_imoveis')))) %}
 
 with
 
-{% if by_delta -%}
-changed_days as (
-    select distinct alteracoes.data_transacao
-    from (
-        {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
-            ['data_transacao']) | indent(8) }}
-    ) as alteracoes
+imoveis as (
+    select
+        imovel_id,
+        tipo
+    from {{ ref('stg_imoveis') }}
 ),
 
-{% endif -%}
+{% if by_delta -%}
+alteracoes as (
+    {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
+        ['imovel_id', 'data_transacao', 'valor_transacao']) | indent(4) }}
+),
+
+tipos_anteriores as (
+    select
+        imoveis_alterados.imovel_id,
+        imoveis_alterados.tipo
+    from (
+        {{ change_set_rows(ref('stg_imoveis'), imoveis_state,
+            ['imovel_id', 'tipo']) | indent(8) }}
+    ) as imoveis_alterados
+    where imoveis_alterados._sinal < 0
+),
+
+variacao as (
+    select
+        alteracoes.data_transacao,
+        case
+            when alteracoes._sinal < 0 then coalesce(tipos_anteriores.tipo, imoveis.tipo)
+            else imoveis.tipo
+        end as tipo_imovel,
+        alteracoes._sinal as qtd_transacoes,
+        alteracoes._sinal * alteracoes.valor_transacao as valor_total
+    from alteracoes
+    left join tipos_anteriores
+        on
+            alteracoes._sinal < 0
+            and alteracoes.imovel_id = tipos_anteriores.imovel_id
+    left join imoveis
+        on alteracoes.imovel_id = imoveis.imovel_id
+),
+
+changed_days as (
+    select distinct data_transacao from variacao
+),
+
+anteriores as (
+    select
+        previous.data_transacao,
+        previous.tipo_imovel,
+        previous.qtd_transacoes,
+        previous.valor_total
+    from {{ this }} as previous
+    inner join changed_days
+        on previous.data_transacao = changed_days.data_transacao
+),
+
+somadas as (
+    select
+        data_transacao,
+        tipo_imovel,
+        sum(qtd_transacoes) as qtd_transacoes,
+        sum(valor_total) as valor_total
+    from (
+        select * from anteriores
+        union all
+        select * from variacao
+    ) as parcelas
+    group by data_transacao, tipo_imovel
+),
+
+diarias as (
+    select * from somadas
+    where qtd_transacoes > 0
+),
+{%- else -%}
 transacoes as (
     select
         transacoes.data_transacao,
         imoveis.tipo as tipo_imovel,
         transacoes.valor_transacao
     from {{ ref('stg_transacoes') }} as transacoes
-    inner join {{ ref('stg_imoveis') }} as imoveis
+    inner join imoveis
         on transacoes.imovel_id = imoveis.imovel_id
-    {%- if by_delta %}
-    where transacoes.data_transacao in (select changed_days.data_transacao from changed_days)
-    {%- endif %}
 ),
 
 diarias as (
@@ -49,6 +120,7 @@ diarias as (
     from transacoes
     group by data_transacao, tipo_imovel
 ),
+{%- endif %}
 
 final as (
     select

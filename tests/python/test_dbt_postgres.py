@@ -330,3 +330,16 @@ def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
         "select qtd_transacoes, valor_total from gold.transacoes_por_morador where morador_id = 1",
     ) == [(4, Decimal("240.00"))]  # 102, 105, 106 and 108 (100 left with property 10)
     assert rebuilt == reference()
+
+    # A property changes type and stays valid: its transactions move between the daily
+    # report's rows (their old type comes from the change set of silver properties).
+    retyped = bronze.Load(
+        6, dt.datetime.now(dt.UTC), {"imoveis": [(11, "Cobertura", 2, Decimal("200.00"))]}
+    )
+    bronze.insert_postgres(conninfo, [retyped])
+    run_dbt(["run"], workdir=workdir)
+    assert query(
+        fresh_db,
+        "select distinct tipo_imovel from gold.transacoes_diarias_por_tipo_imovel order by 1",
+    ) == [("Cobertura",), ("Loja",)]
+    assert snapshot(fresh_db) == reference()
