@@ -7,10 +7,7 @@
         track_changes=true,
         on_schema_change='ignore',
         post_hook=["{{ record_watermark() }}"],
-        indexes=[
-            {'columns': ['transacao_id'], 'unique': True},
-            {'columns': ['data_transacao']},
-        ],
+        indexes=[{'columns': ['transacao_id'], 'unique': True}],
     )
 }}
 
