@@ -171,7 +171,7 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     entity's advisory lock, i.e. waits until no load is running: a load's final transaction
     locks its bronze table and then ``ops.loads``, and creating an index on that table while
     holding a lock on ``ops.loads`` could otherwise deadlock with it. Building the indexes on
-    existing partitions costs about 3-4 s per 10M rows, once."""
+    existing partitions costs 5-6 s per 10M rows (more with many partitions), once."""
     with conn.transaction():
         if not _schema_complete(conn):
             conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DDL_LOCK))

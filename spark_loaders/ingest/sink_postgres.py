@@ -215,7 +215,7 @@ def write_bulk(
 
 
 def prebuild_indexes(conn: psycopg.Connection, staging: Staging) -> None:
-    """Before the final transaction: the btree on the id column (about 3-4 s per 10M rows),
+    """Before the final transaction: the btree on the id column (4-5 s per 10M rows),
     which ATTACH PARTITION will adopt instead of building it under its locks."""
     conn.execute(staging.create_index(ID_BTREE))
 
