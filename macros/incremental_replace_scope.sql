@@ -28,7 +28,9 @@
     {%- set stamp = run_started_literal() -%}
     drop table if exists {{ changes }};
 
-    create table {{ changes }} as
+    -- Unlogged: no WAL for a table that only lives until the consumers' build. A crash
+    -- empties it, header included, and its consumers then recompute (change_set_state).
+    create unlogged table {{ changes }} as
     select {{ columns }}, cast(0 as smallint) as _sinal, {{ stamp }} as _alterado_em
     from {{ target_relation }}
     where false;
