@@ -192,8 +192,41 @@
         from {{ watermark_table() }}
         where model = '{{ this.identifier }}'
     {%- endset -%}
-    {%- set cutoff = run_query(query).columns[0].values()[0] -%}
-    {{ return(as_load_timestamp("'" ~ cutoff ~ "'")) }}
+    {%- set cutoff = as_load_timestamp("'" ~ run_query(query).columns[0].values()[0] ~ "'") -%}
+    {%- if bronze_rows_removed_since(cutoff) -%}
+        {{ log(this.identifier ~ ': a forced reload removed bronze rows since the last build;'
+            ~ ' reprocessing every id', info=True) }}
+        {{ return(epoch_timestamp()) }}
+    {%- endif -%}
+    {{ return(cutoff) }}
+{%- endmacro %}
+
+{#-
+    Whether a forced reload (`condo load --force`) replaced a load after `cutoff`. Bronze is
+    otherwise append-only, and the incremental models only look for rows added since their
+    last build; a replaced load's rows are gone, so the models then reprocess every id,
+    which gives what a full refresh gives. Reads the loaders' ledger `ops.loads` when there
+    is one (on both targets); bronze written by other tools has none, and then only appends
+    are supported (docs/dbt.md).
+-#}
+{% macro bronze_rows_removed_since(cutoff) -%}
+    {%- set ledger = adapter.get_relation(
+        database=(none if target.type == 'spark' else target.database),
+        schema='ops',
+        identifier='loads') -%}
+    {%- if ledger is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*) as replaced_loads
+        from {{ ledger }} as replaced
+        inner join {{ ledger }} as replacing
+            on replaced.replaced_by = replacing.load_id
+        where
+            replaced.status = 'replaced'
+            and replacing.finished_at > {{ cutoff }}
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] | int > 0) }}
 {%- endmacro %}
 
 {#-
@@ -202,7 +235,9 @@
     was loaded after `cutoff` (a late condominium makes its properties valid). The loaders
     keep a BRIN index on `_loaded_at`, so on PostgreSQL this reads only the new loads.
 -#}
-{% macro ids_loaded_since(relation, id_column, cutoff, parent=none, parent_key=none) -%}
+{% macro ids_loaded_since(
+    relation, id_column, cutoff, parent=none, parent_key=none, include_current=true
+) -%}
     select changed.{{ id_column }}
     from {{ relation }} as changed
     where changed._loaded_at > {{ cutoff }}
@@ -215,6 +250,23 @@
         from {{ parent }} as parents
         where parents._loaded_at > {{ cutoff }}
     )
+    {%- endif %}
+    {%- if include_current %}
+    {{- current_ids_when_reprocessing(id_column, cutoff) }}
+    {%- endif %}
+{%- endmacro %}
+
+{#-
+    When an incremental run reprocesses everything (the cutoff is the epoch, e.g. after a
+    forced reload removed bronze rows), the ids already in the model are candidates too:
+    an id whose bronze rows are all gone must leave the model, and only a candidate's old
+    row is replaced.
+-#}
+{% macro current_ids_when_reprocessing(id_column, cutoff) -%}
+    {%- if cutoff | trim == epoch_timestamp() | trim %}
+    union
+    select current_rows.{{ id_column }}
+    from {{ this }} as current_rows
     {%- endif %}
 {%- endmacro %}
 
@@ -238,13 +290,16 @@
     where
         tx.imovel_id in (
             {{ ids_loaded_since(source('bronze', 'imoveis'), 'imovel_id', cutoff,
-                parent=source('bronze', 'condominios'), parent_key='condominio_id') | indent(12) }}
+                parent=source('bronze', 'condominios'), parent_key='condominio_id',
+                include_current=false) | indent(12) }}
         )
         or tx.morador_id in (
             {{ ids_loaded_since(source('bronze', 'moradores'), 'morador_id', cutoff,
-                parent=source('bronze', 'condominios'), parent_key='condominio_id') | indent(12) }}
+                parent=source('bronze', 'condominios'), parent_key='condominio_id',
+                include_current=false) | indent(12) }}
         )
     {%- endif %}
+    {{- current_ids_when_reprocessing('transacao_id', cutoff) }}
 {%- endmacro %}
 
 {#-

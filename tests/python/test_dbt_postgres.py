@@ -343,3 +343,52 @@ def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
         "select distinct tipo_imovel from gold.transacoes_diarias_por_tipo_imovel order by 1",
     ) == [("Cobertura",), ("Loja",)]
     assert snapshot(fresh_db) == reference()
+
+
+def test_rows_removed_by_a_replaced_load_leave_silver_and_gold(fresh_db, workdir):
+    """Bronze is append-only except when `condo load --force` replaces a load: its rows are
+    deleted in the transaction that publishes the new load, and the ledger marks the old
+    load `replaced`. If the new load lacks a row (e.g. a newer loader rejects it), the next
+    incremental run must take that row out of silver and gold, like a full refresh. The
+    replacement is written here the way the loader writes it (ledger contract in
+    docs/contracts.md)."""
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    bronze.insert_postgres(conninfo, [first_load()])
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute(
+            "create schema ops; create table ops.loads (load_id bigint primary key, "
+            "status text not null, replaced_by bigint, finished_at timestamptz not null)"
+        )
+        conn.execute("insert into ops.loads values (1, 'loaded', null, now() - interval '1 day')")
+    run_dbt(MODELS_AND_SEEDS, workdir=workdir)
+    assert query(fresh_db, "select transacao_id from silver.transacoes order by 1") == [
+        (100,),
+        (103,),
+        (104,),
+        (105,),
+    ]
+
+    # Load 1 of the transactions is replaced by load 2, which lacks transaction 104.
+    kept = [row for row in first_load().rows["transacoes"] if row[0] != 104]
+    reload = bronze.Load(2, dt.datetime.now(dt.UTC), {"transacoes": kept})
+    with psycopg.connect(**conninfo) as conn:
+        conn.execute("delete from bronze.transacoes where _load_id = 1")
+        conn.execute("update ops.loads set status = 'replaced', replaced_by = 2 where load_id = 1")
+        conn.execute("insert into ops.loads values (2, 'loaded', null, now())")
+    bronze.insert_postgres(conninfo, [reload])
+
+    run_dbt(["run"], workdir=workdir)
+    incremental = snapshot(fresh_db)
+    assert query(fresh_db, "select transacao_id from silver.transacoes order by 1") == [
+        (100,),
+        (103,),
+        (105,),
+    ]
+    assert query(
+        fresh_db,
+        "select qtd_transacoes, valor_total from gold.transacoes_por_morador where morador_id = 2",
+    ) == [(1, Decimal("40.00"))]  # 103 only: 104 (50.01) left with its load
+
+    run_dbt(["run", "--full-refresh"], workdir=workdir)
+    assert snapshot(fresh_db) == incremental
