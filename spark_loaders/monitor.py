@@ -23,7 +23,7 @@ LEVELS = {"ok": 0, "warn": 1, "error": 2}
 class Thresholds:
     since_hours: float = 24.0
     freshness_warn_hours: float = 24.0
-    freshness_error_hours: float = 48.0
+    freshness_error_hours: float = 72.0  # the same default as dbt's bronze_freshness_error_hours
     reject_rate_warn: float = 0.01
     reject_rate_error: float = 0.05
     stream_stale_minutes: float = 10.0

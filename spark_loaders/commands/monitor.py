@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--since-hours", type=float, default=24.0, help="window for failures and reject rates"
     )
     parser.add_argument("--freshness-warn-hours", type=float, default=24.0)
-    parser.add_argument("--freshness-error-hours", type=float, default=48.0)
+    parser.add_argument("--freshness-error-hours", type=float, default=72.0)
     parser.add_argument("--reject-rate-warn", type=float, default=0.01)
     parser.add_argument("--reject-rate-error", type=float, default=0.05)
     parser.add_argument(

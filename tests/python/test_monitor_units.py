@@ -60,7 +60,7 @@ def test_rate_exactly_at_the_threshold_is_not_a_breach() -> None:
 
 def test_freshness_and_never_loaded() -> None:
     stale = healthy("moradores", last_loaded_at=NOW - timedelta(hours=30))
-    dead = healthy("condominios", last_loaded_at=NOW - timedelta(hours=50))
+    dead = healthy("condominios", last_loaded_at=NOW - timedelta(hours=80))
     never = EntityStats("transacoes")
     result = levels(
         evaluate(snapshot(moradores=stale, condominios=dead, transacoes=never), Thresholds())
