@@ -4,7 +4,7 @@ streaming job's ``foreachBatch``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def ingest_files(
     report = IngestReport()
     shown = Progress(progress, len(files))
     if target == "postgres":
-        loader = _postgres_loader(spark, force=force, run=run)
+        loader = _postgres_loader(spark, force=force, run=run, on_wait=shown.note)
     else:
         loader = _spark_loader(spark, force=force, run=run)
     for index, source in enumerate(files, start=1):
@@ -73,7 +73,9 @@ def ingest_files(
     return report
 
 
-def _postgres_loader(spark: SparkSession, *, force: bool, run: RunContext):
+def _postgres_loader(
+    spark: SparkSession, *, force: bool, run: RunContext, on_wait: Callable[[str], None]
+):
     import psycopg
 
     from spark_loaders import connection
@@ -83,7 +85,7 @@ def _postgres_loader(spark: SparkSession, *, force: bool, run: RunContext):
     conninfo = connection.resolve().psycopg_kwargs()
     try:
         with psycopg.connect(**conninfo, autocommit=True) as conn:
-            ensure_schema(conn)
+            ensure_schema(conn, on_wait=on_wait)
     except psycopg.OperationalError as exc:
         raise CondoError(f"cannot connect to PostgreSQL: {str(exc).strip()}") from exc
 

@@ -3,6 +3,7 @@ processes at once, and while loads are running: see :func:`ensure_schema`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -161,7 +162,7 @@ def _schema_complete(conn: psycopg.Connection) -> bool:
     return all(kind is not None and (name not in bronze or kind == "p") for name, kind in rows)
 
 
-def ensure_schema(conn: psycopg.Connection) -> None:
+def ensure_schema(conn: psycopg.Connection, on_wait: Callable[[str], None] | None = None) -> None:
     """Create bronze (with its indexes), ``bronze.rejected_rows`` and the ledger
     (``ops.loads``, ``ops.load_id_seq``, ``ops.id_watermarks``) where missing. Idempotent.
 
@@ -171,15 +172,22 @@ def ensure_schema(conn: psycopg.Connection) -> None:
     entity's advisory lock, i.e. waits until no load is running: a load's final transaction
     locks its bronze table and then ``ops.loads``, and creating an index on that table while
     holding a lock on ``ops.loads`` could otherwise deadlock with it. Building the indexes on
-    existing partitions costs 5-6 s per 10M rows (more with many partitions), once."""
+    existing partitions costs 5-6 s per 10M rows (more with many partitions), once.
+
+    ``on_wait`` gets one line for each running load it has to wait for."""
     with conn.transaction():
         if not _schema_complete(conn):
             conn.execute("select pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DDL_LOCK))
             for entity in ENTITIES:
-                conn.execute(
-                    "select pg_advisory_xact_lock(%s, %s)",
-                    (LOCK_NAMESPACE, entity_lock_key(entity.name)),
-                )
+                key = (LOCK_NAMESPACE, entity_lock_key(entity.name))
+                free = conn.execute("select pg_try_advisory_xact_lock(%s, %s)", key).fetchone()
+                if not free[0]:
+                    if on_wait is not None:
+                        on_wait(
+                            f"updating the bronze schema: waiting for the running load of "
+                            f"{entity.name} to finish"
+                        )
+                    conn.execute("select pg_advisory_xact_lock(%s, %s)", key)
             _create_all(conn)
         conn.execute(
             "insert into ops.id_watermarks (entity) select unnest(%s::text[]) "

@@ -100,6 +100,10 @@ class Progress:
         self.rows = 0
         self.console = console or make_console()
 
+    def note(self, message: str) -> None:
+        if self.enabled:
+            self.console.print(message)
+
     def start(self, index: int, entity: str, path: Path, size: int) -> None:
         if self.enabled:
             self.console.print(

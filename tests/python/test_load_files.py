@@ -119,6 +119,19 @@ def test_force_on_the_partition_path(spark, fresh_db, tmp_path, monkeypatch) -> 
     assert partitions == [("transacoes_default",), (f"transacoes_l{forced.files[0].load_id}",)]
     assert scalar(fresh_db, "select count(*) from bronze.transacoes") == 22
     assert leftover_tables(fresh_db) == []
+    # The replacing partition carries both bronze indexes, adopted from its staging table.
+    new = f"transacoes_l{forced.files[0].load_id}"
+    attached = rows(
+        fresh_db,
+        "select p.relname, c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid "
+        "join pg_class p on p.oid = i.inhparent join pg_index x on x.indexrelid = c.oid "
+        "where x.indrelid = %s::regclass order by 1",
+        (f"bronze_loads.{new}",),
+    )
+    assert attached == [
+        ("transacoes_id_idx", f"{new}_id_idx"),
+        ("transacoes_loaded_at_brin", f"{new}_loaded_at_brin"),
+    ]
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16"])

@@ -287,10 +287,11 @@ def _in_thread(target) -> tuple[threading.Thread, list[BaseException]]:
 
 def test_ensure_schema_waits_for_running_loads_only_when_it_has_work(fresh_db) -> None:
     kwargs = fresh_db.psycopg_kwargs()
+    told: list[str] = []
 
     def ensure() -> None:
         with psycopg.connect(**kwargs, autocommit=True) as conn:
-            ensure_schema(conn)
+            ensure_schema(conn, on_wait=told.append)
 
     ensure()
     with psycopg.connect(**kwargs, autocommit=True) as running_load:
@@ -302,6 +303,7 @@ def test_ensure_schema_waits_for_running_loads_only_when_it_has_work(fresh_db) -
         thread, errors = _in_thread(ensure)
         thread.join(timeout=10)
         assert not thread.is_alive() and not errors
+        assert told == []
 
         # Missing index: ensure_schema waits for the load before creating it...
         _drop_bronze_indexes(fresh_db)
@@ -313,6 +315,9 @@ def test_ensure_schema_waits_for_running_loads_only_when_it_has_work(fresh_db) -
             "select count(*) from pg_locks where locktype = 'advisory' and not granted",
         )
         assert waiting == 1
+        assert told == [
+            "updating the bronze schema: waiting for the running load of transacoes to finish"
+        ]
         # ...and creates it once the load has finished.
         running_load.execute("select pg_advisory_unlock_all()")
         thread.join(timeout=30)
