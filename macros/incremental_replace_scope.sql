@@ -356,3 +356,20 @@
         cast(null as {{ column_type }})
     {%- endif -%}
 {%- endmacro %}
+
+{#-
+    Post-hook (outside the model's transaction) of the silver tables that the incremental
+    transaction batch joins by index: VACUUM sets their visibility map, so those joins are
+    index-only (no heap visit per probe), and ANALYZE gives the planner the new row counts
+    right away rather than whenever autovacuum gets to it. Nothing on Spark.
+-#}
+{% macro vacuum_analyze() -%}
+    {{ return(adapter.dispatch('vacuum_analyze', 'condomanage')()) }}
+{%- endmacro %}
+
+{% macro default__vacuum_analyze() -%}
+    vacuum (analyze) {{ this }}
+{%- endmacro %}
+
+{% macro spark__vacuum_analyze() -%}
+{%- endmacro %}

@@ -6,7 +6,10 @@
         scope_key='imovel_id',
         track_changes=true,
         on_schema_change='ignore',
-        post_hook=["{{ record_watermark() }}"],
+        post_hook=[
+            "{{ record_watermark() }}",
+            {"sql": "{{ vacuum_analyze() }}", "transaction": false},
+        ],
         indexes=[{'columns': ['imovel_id'], 'unique': True}],
     )
 }}

@@ -6,7 +6,10 @@
         scope_key='morador_id',
         track_changes=true,
         on_schema_change='ignore',
-        post_hook=["{{ record_watermark() }}"],
+        post_hook=[
+            "{{ record_watermark() }}",
+            {"sql": "{{ vacuum_analyze() }}", "transaction": false},
+        ],
         indexes=[{'columns': ['morador_id'], 'unique': True}],
     )
 }}
