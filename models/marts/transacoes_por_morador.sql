@@ -41,12 +41,6 @@ moradores_alterados as (
     {{ change_set_rows(ref('stg_moradores'), moradores_state, ['morador_id']) | indent(4) }}
 ),
 
-escopo as (
-    select morador_id from alteracoes
-    union
-    select morador_id from moradores_alterados
-),
-
 variacao as (
     select
         morador_id,
@@ -56,35 +50,34 @@ variacao as (
     group by morador_id
 ),
 
-anteriores as (
-    select
-        previous.morador_id,
-        previous.qtd_transacoes,
-        previous.valor_total
-    from {{ this }} as previous
-    inner join escopo
-        on previous.morador_id = escopo.morador_id
+escopo as (
+    select morador_id from variacao
+    union
+    select morador_id from moradores_alterados
 ),
 
-totais as (
+-- Previous totals plus the signed changes, for the affected residents still in silver.
+final as (
     select
-        escopo.morador_id,
-        coalesce(anteriores.qtd_transacoes, 0)
-        + coalesce(variacao.qtd_transacoes, 0) as qtd_transacoes,
-        coalesce(anteriores.valor_total, 0) + coalesce(variacao.valor_total, 0) as valor_total
+        moradores.morador_id,
+        {{ as_varchar('moradores.nome', 255) }} as nome_morador,
+        moradores.condominio_id,
+        cast(
+            coalesce(previous.qtd_transacoes, 0) + coalesce(variacao.qtd_transacoes, 0)
+            as bigint
+        ) as qtd_transacoes,
+        cast(
+            coalesce(previous.valor_total, 0) + coalesce(variacao.valor_total, 0)
+            as decimal(20, 2)
+        ) as valor_total
     from escopo
-    left join anteriores
-        on escopo.morador_id = anteriores.morador_id
+    inner join moradores
+        on escopo.morador_id = moradores.morador_id
+    left join {{ this }} as previous
+        on escopo.morador_id = previous.morador_id
     left join variacao
         on escopo.morador_id = variacao.morador_id
-),
-
-afetados as (
-    select moradores.*
-    from moradores
-    inner join escopo
-        on moradores.morador_id = escopo.morador_id
-),
+)
 {%- else -%}
 totais as (
     select
@@ -95,30 +88,26 @@ totais as (
     group by morador_id
 ),
 
-afetados as (
-    select * from moradores
-),
-{%- if is_incremental() %}
+final as (
+    select
+        moradores.morador_id,
+        {{ as_varchar('moradores.nome', 255) }} as nome_morador,
+        moradores.condominio_id,
+        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
+        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
+    from moradores
+    left join totais
+        on moradores.morador_id = totais.morador_id
+){%- if is_incremental() %},
 
+-- Recomputed from all of silver: every resident, old or new, is replaced.
 escopo as (
     select morador_id from {{ this }}
     union
     select morador_id from moradores
-),
-{%- endif %}
-{%- endif %}
-
-final as (
-    select
-        afetados.morador_id,
-        {{ as_varchar('afetados.nome', 255) }} as nome_morador,
-        afetados.condominio_id,
-        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
-        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
-    from afetados
-    left join totais
-        on afetados.morador_id = totais.morador_id
 )
+{%- endif %}
+{%- endif %}
 
 {% if is_incremental() -%}
 select
