@@ -88,6 +88,9 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
         "unit_test",
         *extra_args,
     ]
+    from spark_loaders import ops_history
+
+    started = ops_history.now_utc()
     result = dbtRunner().invoke(args)
     if result.exception is not None and result.result is None:
         raise CondoError(str(result.exception))
@@ -97,8 +100,29 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
     outcome = replace(summarize_dbt_statuses(statuses), invocation_id=get_invocation_id())
     if not result.success and outcome.success:
         # dbt said no without a failing node (e.g. a compilation error).
-        return replace(outcome, success=False, errors=outcome.errors + 1)
+        outcome = replace(outcome, success=False, errors=outcome.errors + 1)
+    if target == "postgres":
+        _record_history(started, outcome)
     return outcome
+
+
+def _record_history(started, outcome: DbtOutcome) -> None:
+    """Store the build in ops.dbt_runs / ops.dbt_results; report, never hide, a failure."""
+    from spark_loaders import ops_history
+    from spark_loaders.export.manifest import run_results_path
+
+    try:
+        ops_history.record_dbt_run_file(
+            run_results_path(),
+            started_at=started,
+            finished_at=ops_history.now_utc(),
+            exit_code=0 if outcome.success else 1,
+            target="postgres",
+            expected_invocation=outcome.invocation_id,
+        )
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
 
 
 def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]], echo) -> None:

@@ -1,13 +1,20 @@
-"""``condo dbt ARGS...``: run dbt with the project's profile and connection already set."""
+"""``condo dbt ARGS...``: run dbt with the project's profile and connection already set.
+
+On the PostgreSQL target, the invocation's ``run_results.json`` is then stored in
+``ops.dbt_runs`` / ``ops.dbt_results`` (``spark_loaders.ops_history``), so the monitor sees
+every build made through ``condo``. dbt's exit code is passed through unchanged.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import subprocess
 import sys
+from pathlib import Path
 
-from spark_loaders.dbt_env import dbt_environment, target_from_args
+from spark_loaders.dbt_env import POSTGRES_TARGETS, dbt_environment, target_from_args
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -20,13 +27,54 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def run_results_file(args: list[str], env: dict[str, str]) -> Path:
+    """Where this invocation writes ``run_results.json``: ``--target-path``, else
+    ``$DBT_TARGET_PATH``, else the project's ``target/``."""
+    target_path = env.get("DBT_TARGET_PATH") or "target"
+    for i, arg in enumerate(args):
+        if arg == "--target-path" and i + 1 < len(args):
+            target_path = args[i + 1]
+        elif arg.startswith("--target-path="):
+            target_path = arg.split("=", 1)[1]
+    base = Path(target_path)
+    if not base.is_absolute():
+        base = project_root() / base
+    return base / "run_results.json"
+
+
 def passthrough(args: list[str]) -> int:
-    env = dbt_environment(target_from_args(args))
+    from spark_loaders import ops_history
+
+    target = target_from_args(args)
+    env = dbt_environment(target)
     dbt = shutil.which(
         "dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     )
     if dbt is None:
         raise CondoError("dbt is not installed in this environment; run `make install`")
-    os.chdir(project_root())
-    os.execve(dbt, [dbt, *args], env)
-    return 0  # pragma: no cover - execve does not return
+    started = ops_history.now_utc()
+    process = subprocess.Popen([dbt, *args], env=env, cwd=project_root())
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        code = process.wait()  # dbt got the same SIGINT; let it finish its cleanup
+    if target in (None, *POSTGRES_TARGETS):
+        record_history(run_results_file(args, env), started, code, target)
+    return code
+
+
+def record_history(path: Path, started, code: int, target: str | None) -> None:
+    """Store the run in ops.dbt_runs; a failure to do so is reported, never hidden."""
+    from spark_loaders import ops_history
+
+    try:
+        ops_history.record_dbt_run_file(
+            path,
+            started_at=started,
+            finished_at=ops_history.now_utc(),
+            exit_code=code,
+            target=target or "postgres",
+        )
+    except Exception as exc:  # the build itself is done; say what was not recorded
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)

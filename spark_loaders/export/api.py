@@ -44,6 +44,8 @@ class ExportResult:
     read_partitions: int
     seconds: float
     source: str
+    manifest_id: str = ""
+    dbt_invocation_id: str | None = None
 
 
 @dataclass
@@ -158,12 +160,46 @@ def export_gold(
                         read_partitions=item.read_partitions,
                         seconds=item.seconds,
                         source=item.source,
+                        manifest_id=run_id,
+                        dbt_invocation_id=(mf.read_manifest(target_dir).get("dbt") or {}).get(
+                            "invocation_id"
+                        ),
                     )
                 )
         finally:
             for item in staged:  # versions not swapped in because an earlier swap failed
                 shutil.rmtree(item.temp, ignore_errors=True)
+        if target == "postgres":
+            _record_history(results)
         return results
+
+
+def _record_history(results: list[ExportResult]) -> None:
+    """Store what was published in ``ops.exports``; the data is already published, so a
+    failure here is logged and left to the monitor's export freshness check."""
+    import psycopg
+
+    from spark_loaders import ops_history
+
+    try:
+        with psycopg.connect(**connection.resolve().psycopg_kwargs()) as conn:
+            ops_history.record_exports(
+                conn,
+                [
+                    {
+                        "manifest_id": r.manifest_id,
+                        "model": r.model,
+                        "rows": r.rows,
+                        "files": r.files,
+                        "bytes": r.bytes,
+                        "output_path": str(r.path),
+                        "dbt_invocation_id": r.dbt_invocation_id,
+                    }
+                    for r in results
+                ],
+            )
+    except (psycopg.Error, OSError) as exc:
+        log.warning("export: not recorded in ops.exports: %s", exc)
 
 
 def _dbt_section(model: GoldModel, override: str | None) -> dict[str, Any] | None:
@@ -213,6 +249,7 @@ def _finish(
     manifest = {
         "format": mf.MANIFEST_FORMAT,
         "model": model.name,
+        "export_id": temp.name.split(".tmp-", 1)[-1],  # ops.exports.manifest_id
         "exported_at": mf.utc_now(),
         "source": source,
         "dbt": dbt,

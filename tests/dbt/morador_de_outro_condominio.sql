@@ -1,4 +1,8 @@
-{{ config(severity='warn') }}
+{{ config(
+    severity='warn',
+    store_failures=(target.type == 'postgres'),
+    schema='audit',
+) }}
 
 -- A transaction whose resident lives in a different condominium than the property.
 -- Legitimate (people buy and rent elsewhere) but worth seeing: it is why

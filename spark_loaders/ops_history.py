@@ -1,0 +1,277 @@
+"""Run history in PostgreSQL: what dbt did, what the export published, what was alerted.
+
+Every object the monitoring path adds to the database is created by
+:func:`ensure_history_schema` (idempotent ``create ... if not exists``), so granting them to
+roles happens in one place:
+
+* ``ops.dbt_runs`` / ``ops.dbt_results``: one row per dbt invocation made through
+  ``condo dbt`` or ``condo pipeline``, and one per node it ran (written by the dbt job);
+* ``ops.exports``: one row per model published by ``condo export`` (the export job);
+* ``ops.alert_state``: the last level ``condo monitor --notify`` delivered per check (the
+  monitor);
+* the ``audit`` schema, where dbt stores the rows flagged by warn-severity tests
+  (``store_failures``; dbt itself creates the tables in it).
+
+The writers here take a parsed ``run_results.json`` or the export's results; they never
+decide anything. The monitor reads these tables (``spark_loaders.monitor.gather``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+AUDIT_SCHEMA = "audit"
+
+HISTORY_DDL = f"""
+create schema if not exists ops;
+create schema if not exists {AUDIT_SCHEMA};
+create table if not exists ops.dbt_runs (
+    invocation_id text primary key,
+    command text not null,
+    target text,
+    started_at timestamptz not null,
+    finished_at timestamptz not null,
+    status text not null check (status in ('success', 'warn', 'error')),
+    exit_code integer,
+    nodes integer not null default 0,
+    dbt_version text
+);
+create index if not exists dbt_runs_by_command on ops.dbt_runs (command, finished_at);
+create table if not exists ops.dbt_results (
+    invocation_id text not null references ops.dbt_runs (invocation_id) on delete cascade,
+    unique_id text not null,
+    name text not null,
+    resource_type text not null,
+    status text not null,
+    failures bigint,
+    execution_seconds double precision,
+    completed_at timestamptz,
+    relation_name text,
+    message text,
+    primary key (invocation_id, unique_id)
+);
+create index if not exists dbt_results_by_name on ops.dbt_results (resource_type, name, status);
+create table if not exists ops.exports (
+    export_id bigint generated always as identity primary key,
+    manifest_id text not null,
+    model text not null,
+    rows bigint not null,
+    files integer not null,
+    bytes bigint not null,
+    output_path text not null,
+    dbt_invocation_id text,
+    exported_at timestamptz not null default now()
+);
+create index if not exists exports_by_model on ops.exports (model, exported_at);
+create table if not exists ops.alert_state (
+    check_name text primary key,
+    level text not null check (level in ('ok', 'warn', 'error')),
+    message text,
+    changed_at timestamptz not null,
+    notified_at timestamptz not null
+);
+"""
+
+# Serialises the DDL between processes starting at the same moment (the namespace spells
+# "COND", as the loader's locks do; key 2 is this module's).
+_DDL_LOCK = (0x434F4E44, 2)
+
+HISTORY_RELATIONS = (
+    "ops.dbt_runs",
+    "ops.dbt_results",
+    "ops.exports",
+    "ops.alert_state",
+)
+
+
+def ensure_history_schema(conn: psycopg.Connection) -> None:
+    """Create the ``audit`` schema and the ``ops`` history tables where missing. Call it on
+    an idle connection: its transaction then commits on its own, whatever the caller does
+    afterwards (a failed webhook post must not undo the table it reads next time)."""
+    with conn.transaction():
+        present = conn.execute(
+            "select count(to_regclass(r)) from unnest(%s::text[]) as r",
+            (list(HISTORY_RELATIONS),),
+        ).fetchone()[0]
+        audit = conn.execute(
+            "select count(*) from pg_namespace where nspname = %s", (AUDIT_SCHEMA,)
+        ).fetchone()[0]
+        if present == len(HISTORY_RELATIONS) and audit:
+            return
+        conn.execute("select pg_advisory_xact_lock(%s, %s)", _DDL_LOCK)
+        conn.execute(HISTORY_DDL)
+
+
+# -- dbt ---------------------------------------------------------------------------------
+
+
+def run_status(statuses: Iterable[str], exit_code: int | None = None) -> str:
+    """The invocation's overall status from its nodes' statuses and dbt's exit code."""
+    seen = set(statuses)
+    if seen & {"error", "fail", "runtime error"} or (exit_code not in (None, 0)):
+        return "error"
+    if "warn" in seen:
+        return "warn"
+    return "success"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _completed_at(result: Mapping[str, Any]) -> datetime | None:
+    for timing in result.get("timing") or []:
+        if timing.get("name") == "execute" and timing.get("completed_at"):
+            return _timestamp(timing["completed_at"])
+    return None
+
+
+def result_rows(run_results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row of ``ops.dbt_results`` per node in a parsed ``run_results.json``."""
+    rows = []
+    for result in run_results.get("results") or []:
+        unique_id = str(result.get("unique_id", ""))
+        if not unique_id:
+            continue
+        failures = result.get("failures")
+        rows.append(
+            {
+                "unique_id": unique_id,
+                "name": unique_id.split(".")[-1] if "." in unique_id else unique_id,
+                "resource_type": unique_id.split(".", 1)[0],
+                "status": str(result.get("status")),
+                "failures": int(failures) if failures is not None else None,
+                "execution_seconds": result.get("execution_time"),
+                "completed_at": _completed_at(result),
+                "relation_name": result.get("relation_name"),
+                "message": (str(result["message"])[:2000] if result.get("message") else None),
+            }
+        )
+    return rows
+
+
+def read_run_results(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def record_dbt_run(
+    conn: psycopg.Connection,
+    run_results: Mapping[str, Any],
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    exit_code: int | None = None,
+    target: str | None = None,
+) -> str | None:
+    """Store one invocation and its nodes; returns its id, or None without one. Idempotent:
+    recording the same invocation twice keeps the first copy."""
+    meta = run_results.get("metadata") or {}
+    invocation = meta.get("invocation_id")
+    if not invocation:
+        return None
+    args = run_results.get("args") or {}
+    rows = result_rows(run_results)
+    ensure_history_schema(conn)
+    with conn.transaction():
+        inserted = conn.execute(
+            "insert into ops.dbt_runs (invocation_id, command, target, started_at, finished_at,"
+            " status, exit_code, nodes, dbt_version) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " on conflict (invocation_id) do nothing returning invocation_id",
+            (
+                invocation,
+                str(args.get("which") or "unknown"),
+                args.get("target") or target,
+                started_at,
+                finished_at,
+                run_status((r["status"] for r in rows), exit_code),
+                exit_code,
+                len(rows),
+                meta.get("dbt_version"),
+            ),
+        ).fetchone()
+        if inserted is None:
+            return str(invocation)
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into ops.dbt_results (invocation_id, unique_id, name, resource_type,"
+                " status, failures, execution_seconds, completed_at, relation_name, message)"
+                " values (%(invocation_id)s, %(unique_id)s, %(name)s, %(resource_type)s,"
+                " %(status)s, %(failures)s, %(execution_seconds)s, %(completed_at)s,"
+                " %(relation_name)s, %(message)s)",
+                [{**row, "invocation_id": invocation} for row in rows],
+            )
+    return str(invocation)
+
+
+def record_dbt_run_file(
+    path: Path,
+    *,
+    started_at: datetime,
+    finished_at: datetime,
+    exit_code: int | None = None,
+    target: str | None = None,
+    expected_invocation: str | None = None,
+) -> str | None:
+    """Record ``path`` (a ``run_results.json``) if this invocation wrote it: it must be newer
+    than ``started_at`` (and carry ``expected_invocation`` when given). Opens its own
+    connection to the resolved database."""
+    try:
+        if path.stat().st_mtime < started_at.timestamp() - 1:
+            return None  # left by an earlier invocation: this one wrote no results
+    except OSError:
+        return None
+    data = read_run_results(path)
+    if data is None:
+        return None
+    invocation = (data.get("metadata") or {}).get("invocation_id")
+    if expected_invocation and invocation != expected_invocation:
+        return None
+    from spark_loaders import connection
+
+    info = connection.resolve()
+    with psycopg.connect(**info.psycopg_kwargs()) as conn:
+        return record_dbt_run(
+            conn,
+            data,
+            started_at=started_at,
+            finished_at=finished_at,
+            exit_code=exit_code,
+            target=target,
+        )
+
+
+# -- exports -----------------------------------------------------------------------------
+
+
+def record_exports(conn: psycopg.Connection, exports: Sequence[Mapping[str, Any]]) -> None:
+    """Store published models: each mapping has manifest_id, model, rows, files, bytes,
+    output_path and dbt_invocation_id."""
+    if not exports:
+        return
+    ensure_history_schema(conn)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.executemany(
+            "insert into ops.exports (manifest_id, model, rows, files, bytes, output_path,"
+            " dbt_invocation_id) values (%(manifest_id)s, %(model)s, %(rows)s, %(files)s,"
+            " %(bytes)s, %(output_path)s, %(dbt_invocation_id)s)",
+            [dict(e) for e in exports],
+        )
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
