@@ -1,5 +1,6 @@
 """Health checks over what the pipeline records: the load ledger, the quarantine counts,
-bronze freshness and the streaming status file.
+bronze freshness, the streaming status file, the dbt and export history
+(``spark_loaders.ops_history``), the orphan counts dbt stored, and free disk space.
 
 ``gather`` reads a :class:`Snapshot` from PostgreSQL (and the stream's status file);
 ``evaluate`` is a pure function from a snapshot and thresholds to checks, each ``ok``,
@@ -10,10 +11,14 @@ and exits 0 / 1 / 2 (ok / warn / error), so cron, CI or any alerting tool can ac
 from __future__ import annotations
 
 import json
+import shutil
+import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from spark_loaders.export.models import MODEL_NAMES as GOLD_MODELS
 
 ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
 LEVELS = {"ok": 0, "warn": 1, "error": 2}
@@ -27,6 +32,18 @@ class Thresholds:
     reject_rate_warn: float = 0.01
     reject_rate_error: float = 0.05
     stream_stale_minutes: float = 10.0
+    gold_warn_hours: float = 24.0
+    gold_error_hours: float = 72.0
+    export_lag_warn_hours: float = 1.0
+    export_lag_error_hours: float = 24.0
+    volume_drop_ratio: float = 0.5
+    volume_history: int = 7
+    volume_min_history: int = 3
+    orphan_rate_warn: float = 0.05
+    orphan_rate_error: float = 0.20
+    disk_free_warn: float = 0.10
+    disk_free_error: float = 0.05
+    expect_stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,6 +59,48 @@ class EntityStats:
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     last_loaded_at: datetime | None = None
     last_error: str | None = None
+    # since the ledger began (loads later replaced included): counters for Prometheus
+    rows_loaded_total: int = 0
+    rows_rejected_total: int = 0
+
+
+@dataclass(frozen=True)
+class DbtBuild:
+    """The latest ``dbt build`` recorded in ``ops.dbt_runs`` and its nodes' outcomes."""
+
+    invocation_id: str
+    finished_at: datetime
+    status: str
+    # (resource_type, status) -> count, e.g. ("test", "warn") -> 2
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # (resource_type, status) -> node names, for the statuses that need attention
+    names: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class DbtState:
+    """What the dbt and export history says; ``build`` is None when no build was recorded."""
+
+    build: DbtBuild | None = None
+    gold_built_at: dict[str, datetime] = field(default_factory=dict)  # model -> last success
+    exported_at: dict[str, datetime] = field(default_factory=dict)  # model -> last export
+    last_good_build_at: datetime | None = None  # latest build that did not fail
+
+
+@dataclass(frozen=True)
+class OrphanStats:
+    entity: str
+    excluded: int  # rows silver excluded (audit.orfaos_sao_reportados, the last build)
+    kept: int  # rows in silver
+
+
+@dataclass(frozen=True)
+class DiskStats:
+    location: str  # a fixed label: lake, landing, state, database
+    path: str
+    free_bytes: int
+    total_bytes: int
 
 
 @dataclass(frozen=True)
@@ -49,6 +108,11 @@ class Snapshot:
     taken_at: datetime
     entities: dict[str, EntityStats]
     stream: dict[str, Any] | None = None
+    # None: not gathered (the checks that read them are then left out)
+    dbt: DbtState | None = None
+    volumes: dict[str, list[int]] = field(default_factory=dict)  # rows per load, latest first
+    orphans: dict[str, OrphanStats] = field(default_factory=dict)
+    disks: list[DiskStats] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,7 +175,198 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
             )
     if snapshot.stream is not None:
         checks.append(_stream_check(snapshot, limits))
+    if limits.expect_stream:
+        checks.append(stream_down_check(snapshot, limits))
+    if snapshot.dbt is not None:
+        checks.append(dbt_build_check(snapshot.dbt.build))
+        checks += gold_freshness_checks(snapshot, limits)
+        checks += export_freshness_checks(snapshot, limits)
+    checks += volume_checks(snapshot, limits)
+    checks += orphan_checks(snapshot, limits)
+    checks += disk_checks(snapshot, limits)
     return checks
+
+
+def _level(value: float, warn: float, error: float) -> str:
+    """``error`` above ``error``, ``warn`` above ``warn``, else ``ok`` (the limit is fine)."""
+    return "error" if value > error else "warn" if value > warn else "ok"
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    shown = ", ".join(sorted(names)[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def dbt_build_check(build: DbtBuild | None) -> Check:
+    """Error when the latest build failed a model or an error-severity test; warn when only
+    warn-severity tests flagged rows."""
+    if build is None:
+        return Check("dbt.build", "error", "no dbt build recorded in ops.dbt_runs", None)
+    broken: list[str] = []
+    for (kind, status), names in sorted(build.names.items()):
+        if status in ("error", "fail", "runtime error", "skipped"):
+            broken.append(f"{len(names)} {kind} {status}: {_names(names)}")
+    warned = build.names.get(("test", "warn"), [])
+    total = sum(build.counts.values())
+    if broken or build.status == "error":
+        detail = "; ".join(broken) or "dbt exited with an error before running the nodes"
+        return Check("dbt.build", "error", f"latest build failed: {detail}", float(len(broken)))
+    if warned:
+        return Check(
+            "dbt.build",
+            "warn",
+            f"latest build: {len(warned)} warn test(s) flagged rows: {_names(warned)}",
+            float(len(warned)),
+        )
+    return Check("dbt.build", "ok", f"latest build passed ({total} nodes)", 0.0)
+
+
+def gold_freshness_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    checks = []
+    built = snapshot.dbt.gold_built_at if snapshot.dbt else {}
+    for model in GOLD_MODELS:
+        at = built.get(model)
+        if at is None:
+            checks.append(Check(f"freshness.gold.{model}", "error", "never built", None))
+            continue
+        hours = (snapshot.taken_at - at).total_seconds() / 3600
+        level = _level(hours, limits.gold_warn_hours, limits.gold_error_hours)
+        checks.append(
+            Check(f"freshness.gold.{model}", level, f"last built {hours:.1f} h ago", hours * 3600)
+        )
+    return checks
+
+
+def export_lag_seconds(built_at: datetime | None, exported_at: datetime | None, now: datetime):
+    """How long the export has been older than the gold build it should reflect (0 when it
+    is newer; None when gold was never built)."""
+    if built_at is None:
+        return None
+    if exported_at is not None and exported_at >= built_at:
+        return 0.0
+    return max(0.0, (now - built_at).total_seconds())
+
+
+def export_freshness_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    checks = []
+    state = snapshot.dbt or DbtState()
+    for model in GOLD_MODELS:
+        built, exported = state.gold_built_at.get(model), state.exported_at.get(model)
+        lag = export_lag_seconds(built, exported, snapshot.taken_at)
+        if lag is None:
+            continue  # gold was never built: freshness.gold says so
+        hours = lag / 3600
+        level = _level(hours, limits.export_lag_warn_hours, limits.export_lag_error_hours)
+        if lag == 0:
+            message = "export is newer than the last gold build"
+        elif exported is None:
+            message = f"never exported; gold built {hours:.1f} h ago"
+        else:
+            message = f"export older than the gold build of {hours:.1f} h ago"
+        checks.append(Check(f"export.{model}", level, message, lag))
+    return checks
+
+
+def volume_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    """Warn when an entity's latest batch load brought fewer rows than ``volume_drop_ratio``
+    of the median of its previous ``volume_history`` loads."""
+    checks = []
+    for entity in ENTITIES:
+        if entity not in snapshot.volumes:
+            continue
+        loads = snapshot.volumes[entity]
+        previous = loads[1 : 1 + limits.volume_history]
+        if len(previous) < limits.volume_min_history:
+            checks.append(
+                Check(
+                    f"volume.{entity}",
+                    "ok",
+                    f"{len(loads)} load(s): too few to compare (needs "
+                    f"{limits.volume_min_history + 1})",
+                    None,
+                )
+            )
+            continue
+        median = statistics.median(previous)
+        ratio = loads[0] / median if median else 1.0
+        level = "warn" if ratio < limits.volume_drop_ratio else "ok"
+        checks.append(
+            Check(
+                f"volume.{entity}",
+                level,
+                f"latest load {loads[0]} rows, median of the previous {len(previous)} "
+                f"{median:g} ({ratio:.0%})",
+                ratio,
+            )
+        )
+    return checks
+
+
+def orphan_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    """Rows silver excluded for a broken reference, as a share of deduplicated bronze."""
+    checks = []
+    for entity, stats in sorted(snapshot.orphans.items()):
+        total = stats.excluded + stats.kept
+        rate = stats.excluded / total if total else 0.0
+        checks.append(
+            Check(
+                f"orphans.{entity}",
+                _level(rate, limits.orphan_rate_warn, limits.orphan_rate_error),
+                f"{stats.excluded} of {total} rows excluded from silver ({rate:.2%})",
+                rate,
+            )
+        )
+    return checks
+
+
+def disk_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    checks = []
+    for disk in snapshot.disks:
+        free = disk.free_bytes / disk.total_bytes if disk.total_bytes else 0.0
+        level = (
+            "error"
+            if free < limits.disk_free_error
+            else "warn"
+            if free < limits.disk_free_warn
+            else "ok"
+        )
+        checks.append(
+            Check(
+                f"disk.{disk.location}",
+                level,
+                f"{free:.1%} free ({disk.free_bytes / 2**30:.1f} GiB) under {disk.path}",
+                free,
+            )
+        )
+    return checks
+
+
+def stream_alive(status: dict[str, Any] | None, now: datetime, stale_minutes: float) -> bool:
+    """True when the status file says running/idle/starting and was updated recently."""
+    if not status or status.get("state") not in ("running", "idle", "starting"):
+        return False
+    updated = _parse_time(status.get("updated_at"))
+    return updated is not None and (now - updated).total_seconds() / 60 <= stale_minutes
+
+
+def stream_down_check(snapshot: Snapshot, limits: Thresholds) -> Check:
+    """With ``--expect-stream``: an error unless the stream reports itself alive."""
+    status = snapshot.stream
+    if status is None:
+        return Check("stream.up", "error", "stream expected but it has no status file", 0.0)
+    state = status.get("state")
+    if state not in ("running", "idle", "starting"):
+        return Check("stream.up", "error", f"stream expected but its state is {state}", 0.0)
+    updated = _parse_time(status.get("updated_at"))
+    age_min = (snapshot.taken_at - updated).total_seconds() / 60 if updated else None
+    if age_min is None or age_min > limits.stream_stale_minutes:
+        return Check(
+            "stream.up",
+            "error",
+            f"stream expected but its status is stale ({'never' if age_min is None else f'{age_min:.0f} min'})",
+            0.0,
+        )
+    return Check("stream.up", "ok", f"stream {state}", 1.0)
 
 
 def _stream_check(snapshot: Snapshot, limits: Thresholds) -> Check:
@@ -160,7 +415,9 @@ select entity,
        coalesce(sum(rows_rejected) filter (where status = 'loaded' and finished_at >= %(since)s), 0),
        max(finished_at) filter (where status = 'loaded'),
        (array_agg(error order by finished_at desc)
-           filter (where status in ('failed', 'rejected') and finished_at >= %(since)s))[1]
+           filter (where status in ('failed', 'rejected') and finished_at >= %(since)s))[1],
+       coalesce(sum(rows_loaded) filter (where status in ('loaded', 'replaced')), 0),
+       coalesce(sum(rows_rejected) filter (where status <> 'skipped'), 0)
 from ops.loads
 group by entity
 """
@@ -173,8 +430,17 @@ group by 1, 2
 """
 
 
-def gather(conn, *, since_hours: float, stream_status: Path | None) -> Snapshot:
-    """Read the ledger (``ops.loads``) and the stream's status file."""
+def gather(
+    conn,
+    *,
+    since_hours: float,
+    stream_status: Path | None,
+    volume_history: int = 7,
+    disk_paths: dict[str, Path] | None = None,
+) -> Snapshot:
+    """Read the ledger (``ops.loads``), the stream's status file, the dbt and export history,
+    the orphan counts of the last build and the free space under ``disk_paths`` (plus the
+    database's data directory when the server is on this machine)."""
     now = conn.execute("select now()").fetchone()[0]
     since = now - timedelta(hours=since_hours)
     exists = conn.execute("select to_regclass('ops.loads') is not null").fetchone()[0]
@@ -186,7 +452,13 @@ def gather(conn, *, since_hours: float, stream_status: Path | None) -> Snapshot:
         for row in conn.execute(GATHER_SQL, {"since": since}):
             entity = row[0]
             entities[entity] = EntityStats(
-                entity, *(int(v) for v in row[1:8]), reasons.get(entity, {}), row[8], row[9]
+                entity,
+                *(int(v) for v in row[1:8]),
+                reasons.get(entity, {}),
+                row[8],
+                row[9],
+                int(row[10]),
+                int(row[11]),
             )
     stream = None
     if stream_status is not None and stream_status.is_file():
@@ -194,7 +466,121 @@ def gather(conn, *, since_hours: float, stream_status: Path | None) -> Snapshot:
             stream = json.loads(stream_status.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             stream = {"state": "unknown", "error": f"unreadable status file: {exc}"}
-    return Snapshot(now, entities, stream)
+    return Snapshot(
+        now,
+        entities,
+        stream,
+        dbt=gather_dbt(conn),
+        volumes=gather_volumes(conn, volume_history) if exists else {},
+        orphans=gather_orphans(conn),
+        disks=gather_disks(conn, disk_paths or {}),
+    )
+
+
+def _relation_exists(conn, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def gather_dbt(conn) -> DbtState:
+    """The latest ``dbt build``, each gold model's last successful build and last export."""
+    if not _relation_exists(conn, "ops.dbt_runs"):
+        return DbtState()
+    build = None
+    row = conn.execute(
+        "select invocation_id, finished_at, status, "
+        "extract(epoch from finished_at - started_at)::float8 "
+        "from ops.dbt_runs where command = 'build' order by finished_at desc limit 1"
+    ).fetchone()
+    if row is not None:
+        counts: dict[tuple[str, str], int] = {}
+        names: dict[tuple[str, str], list[str]] = {}
+        for kind, status, name in conn.execute(
+            "select resource_type, status, name from ops.dbt_results where invocation_id = %s",
+            (row[0],),
+        ):
+            counts[(kind, status)] = counts.get((kind, status), 0) + 1
+            if status not in ("success", "pass"):
+                names.setdefault((kind, status), []).append(name)
+        build = DbtBuild(row[0], row[1], row[2], counts, names, row[3])
+    built = dict(
+        conn.execute(
+            "select r.name, max(coalesce(r.completed_at, d.finished_at)) "
+            "from ops.dbt_results r join ops.dbt_runs d on d.invocation_id = r.invocation_id "
+            "where r.resource_type = 'model' and r.status = 'success' and r.name = any(%s) "
+            "group by r.name",
+            (list(GOLD_MODELS),),
+        ).fetchall()
+    )
+    exported = dict(
+        conn.execute("select model, max(exported_at) from ops.exports group by model").fetchall()
+    )
+    good = conn.execute(
+        "select max(finished_at) from ops.dbt_runs where command = 'build' and status <> 'error'"
+    ).fetchone()[0]
+    return DbtState(build, built, exported, good)
+
+
+def gather_volumes(conn, history: int) -> dict[str, list[int]]:
+    """Rows loaded by each entity's latest ``history + 1`` batch loads, latest first (stream
+    micro-batches vary in size by nature and are left out)."""
+    return {
+        entity: [int(v) for v in rows]
+        for entity, rows in conn.execute(
+            "select entity, (array_agg(rows_loaded order by finished_at desc))[1:%s] "
+            "from ops.loads where status in ('loaded', 'replaced') and mode = 'batch' "
+            "group by entity",
+            (history + 1,),
+        )
+    }
+
+
+ORPHANS_TABLE = "audit.orfaos_sao_reportados"  # stored by the warn test (store_failures)
+ORPHAN_ENTITIES = ("imoveis", "moradores", "transacoes")
+
+
+def gather_orphans(conn) -> dict[str, OrphanStats]:
+    """Excluded rows per entity as the last build stored them, and the rows silver kept."""
+    if not _relation_exists(conn, ORPHANS_TABLE):
+        return {}
+    excluded = dict(
+        conn.execute(f"select entidade, count(*) from {ORPHANS_TABLE} group by entidade")
+    )
+    result = {}
+    for entity in ORPHAN_ENTITIES:
+        if _relation_exists(conn, f"silver.{entity}"):
+            kept = conn.execute(f"select count(*) from silver.{entity}").fetchone()[0]
+            result[entity] = OrphanStats(entity, int(excluded.get(entity, 0)), int(kept))
+    return result
+
+
+def _existing(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def disk_stats(location: str, path: Path) -> DiskStats:
+    where = _existing(path)
+    usage = shutil.disk_usage(where)
+    return DiskStats(location, str(where), usage.free, usage.total)
+
+
+def gather_disks(conn, paths: dict[str, Path]) -> list[DiskStats]:
+    disks = [disk_stats(location, path) for location, path in paths.items()]
+    local = conn.info.host in ("127.0.0.1", "localhost", "::1") or conn.info.host.startswith("/")
+    if local:
+        import psycopg
+
+        try:
+            with conn.transaction():
+                # needs superuser or pg_read_all_settings; without it the check is left out
+                data_dir = conn.execute("select current_setting('data_directory')").fetchone()[0]
+        except psycopg.Error:
+            data_dir = None
+        if data_dir and Path(data_dir).exists():
+            disks.append(disk_stats("database", Path(data_dir)))
+    return disks
 
 
 def to_json(snapshot: Snapshot, checks: list[Check]) -> str:
@@ -210,33 +596,12 @@ def to_json(snapshot: Snapshot, checks: list[Check]) -> str:
     )
 
 
-def to_prometheus(snapshot: Snapshot, checks: list[Check]) -> str:
-    """Prometheus text exposition, e.g. for node_exporter's textfile collector."""
-    lines = [
-        "# HELP condo_check_status Health check level: 0 ok, 1 warn, 2 error.",
-        "# TYPE condo_check_status gauge",
-    ]
-    lines += [f'condo_check_status{{check="{c.name}"}} {LEVELS[c.level]}' for c in checks]
-    lines += [
-        "# HELP condo_rows Rows read, loaded and rejected by loads in the window.",
-        "# TYPE condo_rows gauge",
-    ]
-    for s in snapshot.entities.values():
-        for outcome, value in (
-            ("read", s.rows_read),
-            ("loaded", s.rows_loaded),
-            ("rejected", s.rows_rejected),
-        ):
-            lines.append(f'condo_rows{{entity="{s.entity}",outcome="{outcome}"}} {value}')
-    lines += [
-        "# HELP condo_last_load_age_seconds Seconds since the entity's last successful load.",
-        "# TYPE condo_last_load_age_seconds gauge",
-    ]
-    for s in snapshot.entities.values():
-        if s.last_loaded_at is not None:
-            age = (snapshot.taken_at - s.last_loaded_at).total_seconds()
-            lines.append(f'condo_last_load_age_seconds{{entity="{s.entity}"}} {age:.0f}')
-    return "\n".join(lines) + "\n"
+def to_prometheus(snapshot: Snapshot, checks: list[Check], limits: Thresholds | None = None) -> str:
+    """Prometheus text exposition, e.g. for node_exporter's textfile collector (the metrics
+    are defined in ``spark_loaders.monitor_metrics``)."""
+    from spark_loaders.monitor_metrics import exposition
+
+    return exposition(snapshot, checks, limits or Thresholds())
 
 
 def now_utc() -> datetime:
