@@ -15,10 +15,13 @@ run: install ## run the whole pipeline on data/sample with the embedded database
 test: install ## run the whole test suite (unit, integration and end-to-end)
 	.venv/bin/pytest
 
-lint: install ## ruff and sqlfluff
+lint: install ## ruff, sqlfluff, and the Prometheus rules with their unit tests (promtool)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/sqlfluff lint models tests/dbt macros
+	promtool check rules monitoring/prometheus/alerts.yml
+	promtool test rules monitoring/prometheus/alerts_test.yml
+	amtool check-config monitoring/alertmanager/alertmanager.yml >/dev/null
 
 format: install
 	.venv/bin/ruff format .

@@ -138,6 +138,16 @@ def _completed_at(result: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def node_name(unique_id: str) -> str:
+    """``model.condomanage.stg_imoveis`` -> ``stg_imoveis``; a generic test's id ends with a
+    hash (``test.condomanage.unique_stg_imoveis_imovel_id.5b1c...``), so its name is the
+    third part, not the last."""
+    parts = unique_id.split(".")
+    if len(parts) < 3:
+        return unique_id
+    return parts[2] if parts[0] == "test" else parts[-1]
+
+
 def result_rows(run_results: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row of ``ops.dbt_results`` per node in a parsed ``run_results.json``."""
     rows = []
@@ -149,7 +159,7 @@ def result_rows(run_results: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "unique_id": unique_id,
-                "name": unique_id.split(".")[-1] if "." in unique_id else unique_id,
+                "name": node_name(unique_id),
                 "resource_type": unique_id.split(".", 1)[0],
                 "status": str(result.get("status")),
                 "failures": int(failures) if failures is not None else None,
