@@ -111,9 +111,10 @@ def _record_history(started, outcome: DbtOutcome) -> None:
     from spark_loaders import ops_history
     from spark_loaders.export.manifest import run_results_path
 
+    path = run_results_path()
     try:
-        ops_history.record_dbt_run_file(
-            run_results_path(),
+        recorded = ops_history.record_dbt_run_file(
+            path,
             started_at=started,
             finished_at=ops_history.now_utc(),
             exit_code=0 if outcome.success else 1,
@@ -123,6 +124,12 @@ def _record_history(started, outcome: DbtOutcome) -> None:
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
+        return
+    if recorded is None:
+        print(
+            f"condo: warning: dbt run history not recorded: {path} is not this build's",
+            file=sys.stderr,
+        )
 
 
 def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]], echo) -> None:

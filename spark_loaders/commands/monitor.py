@@ -198,14 +198,17 @@ def print_table(checks, level: str) -> None:
     from rich.table import Table
 
     table = Table(title=f"condo monitor: {level.upper()}")
-    for column in ("check", "level", "detail"):
-        table.add_column(column)
+    table.add_column("check", no_wrap=True)
+    table.add_column("level")
+    table.add_column("detail", overflow="fold")  # wrapped, never cut with an ellipsis
     colours = {"ok": "green", "warn": "yellow", "error": "red"}
     for check in checks:
         table.add_row(
             escape(check.name), f"[{colours[check.level]}]{check.level}[/]", escape(check.message)
         )
-    Console().print(table)
+    # Piped into a file or a mail, rich would assume 80 columns; the check names alone take 50.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
 
 
 def notify(url: str, snapshot, checks) -> None:

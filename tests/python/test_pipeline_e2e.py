@@ -184,6 +184,28 @@ def test_rerun_is_a_noop_for_loading_and_leaves_identical_outputs(pipeline_run) 
         assert read_parquet(pipeline_run["out"] / model, COLUMNS[model]) == rows
 
 
+def test_each_run_records_its_dbt_build_and_exports(pipeline_run) -> None:
+    for run in ("first", "second"):
+        assert "history not recorded" not in pipeline_run[run].stderr
+    with psycopg.connect(pipeline_run["url"]) as conn:
+        builds = conn.execute(
+            "select invocation_id, status from ops.dbt_runs where command = 'build' "
+            "order by finished_at"
+        ).fetchall()
+        exports = conn.execute(
+            "select dbt_invocation_id, count(*) from ops.exports group by 1"
+        ).fetchall()
+        models = conn.execute(
+            "select count(*) from ops.dbt_results where resource_type = 'model' "
+            "and status = 'success' and invocation_id = %s",
+            (builds[-1][0],),
+        ).fetchone()[0]
+    assert len(builds) == 2 and all(status in ("success", "warn") for _, status in builds)
+    # each export read the build of its own run, one row per gold model
+    assert sorted(exports) == sorted((invocation, len(COLUMNS)) for invocation, _ in builds)
+    assert models >= len(COLUMNS)
+
+
 def test_pipeline_prints_stage_timings_and_reports(pipeline_run) -> None:
     out = pipeline_run["first"].stdout
     for stage in ("load", "dbt build", "export"):
