@@ -84,7 +84,8 @@ class DbtState:
 
     build: DbtBuild | None = None
     gold_built_at: dict[str, datetime] = field(default_factory=dict)  # model -> last success
-    exported_at: dict[str, datetime] = field(default_factory=dict)  # model -> last export
+    # model -> when the last export began reading gold (it reflects no build finished later)
+    exported_at: dict[str, datetime] = field(default_factory=dict)
     last_good_build_at: datetime | None = None  # latest build that did not fail
 
 
@@ -512,7 +513,10 @@ def gather_dbt(conn) -> DbtState:
         ).fetchall()
     )
     exported = dict(
-        conn.execute("select model, max(exported_at) from ops.exports group by model").fetchall()
+        conn.execute(
+            "select model, max(coalesce(read_started_at, exported_at)) from ops.exports "
+            "group by model"
+        ).fetchall()
     )
     good = conn.execute(
         "select max(finished_at) from ops.dbt_runs where command = 'build' and status <> 'error'"

@@ -66,6 +66,7 @@ create table if not exists ops.exports (
     bytes bigint not null,
     output_path text not null,
     dbt_invocation_id text,
+    read_started_at timestamptz,
     exported_at timestamptz not null default now()
 );
 create index if not exists exports_by_model on ops.exports (model, exported_at);
@@ -270,15 +271,17 @@ def record_dbt_run_file(
 
 def record_exports(conn: psycopg.Connection, exports: Sequence[Mapping[str, Any]]) -> None:
     """Store published models: each mapping has manifest_id, model, rows, files, bytes,
-    output_path and dbt_invocation_id."""
+    output_path, dbt_invocation_id and read_started_at (when the export began reading gold:
+    the data is at least that old, whatever time the files were published)."""
     if not exports:
         return
     ensure_history_schema(conn)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "insert into ops.exports (manifest_id, model, rows, files, bytes, output_path,"
-            " dbt_invocation_id) values (%(manifest_id)s, %(model)s, %(rows)s, %(files)s,"
-            " %(bytes)s, %(output_path)s, %(dbt_invocation_id)s)",
+            " dbt_invocation_id, read_started_at) values (%(manifest_id)s, %(model)s, %(rows)s,"
+            " %(files)s, %(bytes)s, %(output_path)s, %(dbt_invocation_id)s,"
+            " %(read_started_at)s)",
             [dict(e) for e in exports],
         )
 

@@ -46,6 +46,7 @@ class ExportResult:
     source: str
     manifest_id: str = ""
     dbt_invocation_id: str | None = None
+    read_started_at: datetime | None = None
 
 
 @dataclass
@@ -94,6 +95,7 @@ def export_gold(
     out = (out or default_out()).expanduser().resolve()
     max_parts = max_read_partitions or max(2, spark.sparkContext.defaultParallelism * 2)
     run_id = new_run_id()
+    read_started_at = datetime.now(UTC)
 
     with swap.export_lock(out):
         for action in swap.recover(out):
@@ -161,6 +163,7 @@ def export_gold(
                         seconds=item.seconds,
                         source=item.source,
                         manifest_id=run_id,
+                        read_started_at=read_started_at,
                         dbt_invocation_id=(mf.read_manifest(target_dir).get("dbt") or {}).get(
                             "invocation_id"
                         ),
@@ -194,6 +197,7 @@ def _record_history(results: list[ExportResult]) -> None:
                         "bytes": r.bytes,
                         "output_path": str(r.path),
                         "dbt_invocation_id": r.dbt_invocation_id,
+                        "read_started_at": r.read_started_at,
                     }
                     for r in results
                 ],
