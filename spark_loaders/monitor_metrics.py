@@ -225,8 +225,8 @@ def _orphan_and_disk_families(snapshot: Snapshot) -> list[Metric]:
 def _stream_families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> list[Metric]:
     up = _gauge(
         "condo_stream_up",
-        "1 when the stream reports itself running and fresh, 0 when not (present when a "
-        "status file exists or --expect-stream is set).",
+        "1 when the stream reports itself running and fresh, 0 when not (only with "
+        "--expect-stream).",
     )
     latency = _gauge(
         "condo_stream_latency_seconds",
@@ -240,7 +240,7 @@ def _stream_families(snapshot: Snapshot, checks: list[Check], limits: Thresholds
     )
     status = snapshot.stream
     expected = any(c.name == "stream.up" for c in checks)
-    if status is not None or expected:
+    if expected:  # a stream that stopped after --available-now is not "down"
         up.add_metric(
             [], 1 if stream_alive(status, snapshot.taken_at, limits.stream_stale_minutes) else 0
         )

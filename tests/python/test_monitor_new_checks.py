@@ -171,7 +171,10 @@ def test_exposition_carries_the_new_metrics_with_bounded_labels(tmp_path: Path) 
             "totals": {"batches": 3},
         },
     )
-    text = exposition(snapshot, evaluate(snapshot, Thresholds()), Thresholds())
+    expect = Thresholds(expect_stream=True)
+    text = exposition(snapshot, evaluate(snapshot, expect), expect)
+    unexpected = exposition(snapshot, evaluate(snapshot, Thresholds()), Thresholds())
+    assert "\ncondo_stream_up " not in unexpected  # only an expected stream can be "down"
     assert 'condo_load_rows_latest{entity="transacoes"} 100.0' in text
     assert 'condo_load_rows_median{entity="transacoes"} 1000.0' in text
     assert 'condo_orphan_ratio{entity="imoveis"} 0.01' in text
