@@ -13,7 +13,18 @@ import sys
 
 from spark_loaders.errors import CondoError
 
-COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
+COMMANDS = (
+    "db",
+    "dbt",
+    "docs",
+    "generate",
+    "load",
+    "export",
+    "pipeline",
+    "stream",
+    "monitor",
+    "bronze",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
