@@ -85,12 +85,16 @@ def bulk_load(
         conn.execute("select pg_advisory_unlock(%s, %s)", key)
 
 
-def transactions_sql(first_id: int, n: int, *, units: int, people: int, days: int = 1826) -> str:
+def transactions_sql(
+    first_id: int, n: int, *, units: int, people: int, days: int = 1826, recent: bool = False
+) -> str:
     """``n`` transactions with ids ``first_id`` onwards, spread over ``units`` properties,
-    ``people`` residents and ``days`` days from 2020-01-01; source lines 2 onwards."""
+    ``people`` residents and ``days`` days from 2020-01-01 (``recent``: the last 30 of them);
+    source lines 2 onwards."""
+    day = f"{days - 30} + (i * 13) % 30" if recent else f"(i * 7) % {days}"
     return f"""
         select i::int, (1 + (i * 2654435761) % {units})::int, (1 + (i * 40503) % {people})::int,
-               date '2020-01-01' + ((i * 7) % {days})::int,
+               date '2020-01-01' + ({day})::int,
                ((i * 7919) % 100000000 / 100.0)::numeric(15,2),
                i - {first_id} + 2
         from generate_series({first_id}::bigint, {first_id + n - 1}) as i"""

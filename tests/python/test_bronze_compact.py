@@ -215,7 +215,7 @@ def _compaction_step(db: ConnectionInfo) -> str | None:
 
 @pytest.mark.slow
 def test_sigkill_mid_compaction_changes_nothing(fresh_db, tmp_path, test_state_dir) -> None:
-    make_loads(fresh_db, 40, 50_000)
+    make_loads(fresh_db, 20, 50_000)
     fingerprint = (
         "select count(*), sum(hashtext(t::text)::numeric), count(distinct _load_id) "
         "from bronze.transacoes as t"
