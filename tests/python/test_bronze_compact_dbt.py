@@ -102,3 +102,30 @@ def test_dbt_incremental_is_unchanged_by_compaction(fresh_db, spark, tmp_path, m
     assert incremental != before
     run_dbt([*BUILD, "--full-refresh"], workdir=workdir)
     assert snapshot(fresh_db) == incremental
+
+
+def test_pipeline_compact_option_is_checked() -> None:
+    from spark_loaders.errors import CondoError
+    from spark_loaders.pipeline import run_pipeline
+
+    with pytest.raises(CondoError, match="postgres target only"):
+        run_pipeline(source=[SAMPLE], out=Path("unused"), target="spark", compact_older_than=1)
+    with pytest.raises(CondoError, match="zero or more"):
+        run_pipeline(source=[SAMPLE], out=Path("unused"), compact_older_than=-1)
+
+
+@pytest.mark.slow
+def test_pipeline_compacts_between_load_and_dbt(fresh_db, spark, tmp_path, monkeypatch) -> None:
+    from spark_loaders.pipeline import run_pipeline
+
+    monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "1")
+    extra = transactions(tmp_path / "extra" / "transacoes.csv", range(1000, 1010))
+    result = run_pipeline(
+        source=[SAMPLE, extra], out=tmp_path / "lake", compact_older_than=0, echo=lambda _: None
+    )
+    assert [s.name for s in result.stages] == ["start", "load", "compact", "dbt build", "export"]
+    assert result.ok
+    assert rows(fresh_db, "select entity, status, cardinality(load_ids) from ops.compactions") == [
+        ("transacoes", "compacted", 2)
+    ]
+    assert rows(fresh_db, "select count(*) from silver.transacoes") == [(31,)]
