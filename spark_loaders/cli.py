@@ -13,18 +13,8 @@ import sys
 
 from spark_loaders.errors import CondoError
 
-COMMANDS = (
-    "db",
-    "dbt",
-    "docs",
-    "generate",
-    "load",
-    "export",
-    "pipeline",
-    "stream",
-    "monitor",
-    "bronze",
-)
+COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
+COMMANDS += ("bronze",)  # issue 16: bronze maintenance (compaction)
 
 
 def build_parser() -> argparse.ArgumentParser:
