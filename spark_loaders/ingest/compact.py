@@ -324,7 +324,8 @@ def compact_entity(
         try:
             return _compact_locked(conn, entity, options, result)
         finally:
-            conn.execute("select pg_advisory_unlock(%s, %s)", key)
+            if not conn.broken:
+                conn.execute("select pg_advisory_unlock(%s, %s)", key)
 
 
 def _compact_locked(
@@ -446,3 +447,44 @@ def describe(result: CompactionResult) -> str:
     if result.status == "failed":
         return f"{result.entity}: FAILED, nothing changed: {result.detail}"
     return f"{result.entity}: {result.detail}"
+
+
+DEFAULT_WARN_PARTITIONS = 100
+
+
+def health(
+    conn: psycopg.Connection, *, since_hours: float, warn_partitions: int = DEFAULT_WARN_PARTITIONS
+) -> list[tuple[str, str, str, float | None]]:
+    """Checks for ``condo monitor`` (name, level, message, value): per bronze table, ``warn``
+    when it has ``warn_partitions`` load partitions or more (time to compact) and when its
+    latest compaction within ``since_hours`` failed."""
+    from spark_loaders.ingest.entities import ENTITIES
+
+    checks: list[tuple[str, str, str, float | None]] = []
+    has_ledger = conn.execute("select to_regclass('ops.compactions') is not null").fetchone()[0]
+    for entity in ENTITIES:
+        if conn.execute("select to_regclass(%s)", (f"bronze.{entity.name}",)).fetchone()[0] is None:
+            continue
+        count = len(list_partitions(conn, entity.name))
+        level = "warn" if count >= warn_partitions else "ok"
+        message = f"{count} load partitions" + (
+            f" (>= {warn_partitions}): run `condo bronze compact`" if level == "warn" else ""
+        )
+        checks.append((f"bronze_partitions.{entity.name}", level, message, float(count)))
+        if has_ledger:
+            last = conn.execute(
+                "select status, error from ops.compactions where entity = %s "
+                "and finished_at > now() - make_interval(secs => %s) "
+                "order by compaction_id desc limit 1",
+                (entity.name, since_hours * 3600),
+            ).fetchone()
+            if last is not None and last[0] == "failed":
+                checks.append(
+                    (
+                        f"compaction.{entity.name}",
+                        "warn",
+                        f"last compaction failed: {last[1]}",
+                        None,
+                    )
+                )
+    return checks

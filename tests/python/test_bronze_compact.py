@@ -200,8 +200,16 @@ def test_swap_gives_up_when_readers_hold_the_table(fresh_db) -> None:
     assert "could not lock bronze.transacoes" in failed[0][1]
     # The merged table was rolled back with the transaction; a retry without readers works.
     assert leftover_tables(fresh_db) == []
+    with psycopg.connect(**fresh_db.psycopg_kwargs()) as conn:
+        checks = {c[0]: c[1:3] for c in compact.health(conn, since_hours=1, warn_partitions=3)}
+    assert checks["compaction.transacoes"][0] == "warn"
+    assert checks["bronze_partitions.transacoes"] == ("ok", "2 load partitions")
     assert compact_cli("--older-than", "0") == 0
     assert rows(fresh_db, ALL_ROWS) == before
+    with psycopg.connect(**fresh_db.psycopg_kwargs()) as conn:
+        checks = {c[0]: c[1:3] for c in compact.health(conn, since_hours=1, warn_partitions=1)}
+    assert "compaction.transacoes" not in checks
+    assert checks["bronze_partitions.transacoes"][0] == "warn"
 
 
 def _compaction_step(db: ConnectionInfo) -> str | None:
