@@ -11,7 +11,10 @@ For N generated transactions (``spark_loaders.generator``), in one run against o
 * ``condo-noidx``: the same load with the bronze index steps switched off in the child
               (the loader before the indexes existed), for the with/without ratio;
 * ``naive`` : ``spark.read.csv(header=True, inferSchema=True)`` + ``df.write.jdbc(mode="append")``
-              with default settings.
+              with default settings;
+* ``pgloader``: the Debian ``pgloader`` (the classic CSV-to-PostgreSQL loader with reject
+              files) loading the same file into an identical typed table, with its defaults
+              (``--skip-pgloader`` leaves it out; it has no Spark, so its two times are equal).
 
 ``condo`` and ``naive`` each run in a fresh process (fresh JVM) on a fresh database; the
 benchmark reports their wall time end to end (process start to exit, Spark start-up
@@ -191,6 +194,56 @@ def raw_copy(conninfo: dict, path: Path) -> float:
         return time.monotonic() - started
 
 
+def pgloader_load(db, path: Path, work: Path) -> dict:
+    """Run pgloader on the file into a new typed table; wall time, CPU of the process."""
+    import resource
+    import shutil
+
+    if shutil.which("pgloader") is None:
+        raise SystemExit(
+            "pgloader is not installed (apt-get install pgloader), or use --skip-pgloader"
+        )
+    work.mkdir(parents=True, exist_ok=True)
+    command = work / "transacoes.load"
+    command.write_text(
+        f"""LOAD CSV
+  FROM '{path}' (imovel_id, morador_id, data_transacao, valor_transacao)
+  INTO postgresql://{db.user}@{db.host}:{db.port}/{db.dbname}
+  TARGET TABLE pgl_transacoes
+  WITH skip header = 1, fields terminated by ',', fields optionally enclosed by '"'
+  BEFORE LOAD DO $$ create table pgl_transacoes (imovel_id integer not null,
+    morador_id integer not null, data_transacao date not null,
+    valor_transacao numeric(15,2) not null); $$;
+"""
+    )
+    env = {**os.environ, "PGPASSWORD": db.password or ""}  # not written to the command file
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(
+        ["pgloader", "--root-dir", str(work / "root"), str(command)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"pgloader failed: {(done.stdout + done.stderr)[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    import psycopg
+
+    with psycopg.connect(**db.psycopg_kwargs()) as conn:
+        loaded = conn.execute("select count(*) from pgl_transacoes").fetchone()[0]
+    return {
+        "wall": seconds,
+        "work": seconds,
+        "startup": 0.0,
+        "peak_mb": None,
+        "cpu": cpu,
+        "rows_loaded": loaded,
+    }
+
+
 # -- main ---------------------------------------------------------------------------------
 
 
@@ -204,6 +257,7 @@ def main() -> int:
         help="where the generated files are cached",
     )
     parser.add_argument("--skip-naive", action="store_true", help="do not run the naive JDBC load")
+    parser.add_argument("--skip-pgloader", action="store_true", help="do not run pgloader")
     parser.add_argument(
         "--skip-noidx",
         action="store_true",
@@ -263,6 +317,16 @@ def main() -> int:
             "cpu": None,
         }
         print(f"copy : {seconds:6.1f}s  {args.rows / seconds:>12,.0f} rows/s", flush=True)
+        if not args.skip_pgloader:
+            db = fresh()
+            results["pgloader"] = pgloader_load(db, path, data / "pgloader")
+            seconds = results["pgloader"]["wall"]
+            print(
+                f"pgloader: {seconds:6.1f}s  {args.rows / seconds:>12,.0f} rows/s, "
+                f"{results['pgloader']['rows_loaded']:,} rows loaded",
+                flush=True,
+            )
+            drop(db.dbname)
         kinds = ["condo", "condo-noidx", "naive"]
         if args.skip_noidx:
             kinds.remove("condo-noidx")
@@ -334,6 +398,11 @@ def main() -> int:
         )
         print(
             f"speed-up over naive, without start-up:         {naive['work'] / condo['work']:.2f}x"
+        )
+    if "pgloader" in results:
+        print(
+            f"speed-up over pgloader, end to end:            "
+            f"{results['pgloader']['wall'] / condo['wall']:.2f}x"
         )
     return 0
 

@@ -14,6 +14,7 @@ import sys
 from spark_loaders.errors import CondoError
 
 COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
+COMMANDS += ("bronze",)  # issue 16: bronze maintenance (compaction)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -159,9 +159,14 @@ def run_pipeline(
     target: str = "postgres",
     force: bool = False,
     echo: Callable[[str], Any] = print,
+    compact_older_than: float | None = None,
 ) -> PipelineResult:
     if target not in TARGETS:
         raise CondoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
+    if compact_older_than is not None and target != "postgres":
+        raise CondoError("--compact-older-than applies to the postgres target only")
+    if compact_older_than is not None and compact_older_than < 0:
+        raise CondoError("--compact-older-than must be zero or more days")
     for path in source:
         if not Path(path).exists():
             raise CondoError(f"source path does not exist: {path}")
@@ -193,6 +198,19 @@ def run_pipeline(
         )
         return report.ok, detail
 
+    def compact() -> tuple[bool, str]:
+        from spark_loaders.ingest.compact import Options, compact_all, describe
+
+        results = compact_all(None, Options(older_than_days=compact_older_than), on_wait=echo)
+        for entry in results:
+            echo(describe(entry))
+        merged = sum(len(r.sources) for r in results if r.status == "compacted")
+        failed = [r.entity for r in results if r.status == "failed"]
+        detail = f"{merged} partitions merged" + (
+            f"; failed: {', '.join(failed)}" if failed else ""
+        )
+        return not failed, detail
+
     def dbt_build() -> tuple[bool, str]:
         outcome = run_dbt_build(target)
         state["dbt_invocation_id"] = outcome.invocation_id
@@ -213,6 +231,8 @@ def run_pipeline(
 
     _timed(result, "start", start_spark, echo)
     _timed(result, "load", load, echo)
+    if compact_older_than is not None:
+        _timed(result, "compact", compact, echo)
     _timed(result, "dbt build", dbt_build, echo)
     _timed(result, "export", export, echo)
     return result

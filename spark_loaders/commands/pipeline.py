@@ -36,6 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--force", action="store_true", help="reload files that were already loaded"
     )
     parser.add_argument(
+        "--compact-older-than",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="after loading, merge bronze load partitions older than DAYS "
+        "(`condo bronze compact --older-than DAYS`; postgres target only)",
+    )
+    parser.add_argument(
         "--max-rows",
         type=int,
         default=40,
@@ -91,7 +99,13 @@ def run(args: argparse.Namespace) -> int:
 
     source = args.source or [sample_dir()]
     out = (args.out or lake_dir() / "gold").resolve()
-    result = run_pipeline(source=source, out=out, target=args.target, force=args.force)
+    result = run_pipeline(
+        source=source,
+        out=out,
+        target=args.target,
+        force=args.force,
+        compact_older_than=args.compact_older_than,
+    )
     print("\nStage timings: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.stages))
     if args.max_rows:
         print_reports(out, args.max_rows)
