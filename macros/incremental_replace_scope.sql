@@ -149,9 +149,12 @@
 {%- endmacro %}
 
 {% macro create_watermark_table() -%}
-    {% call statement('create_state_schema') -%}
-        create schema if not exists {{ target.schema }}
-    {%- endcall %}
+    {#- Only when missing: a least-privilege transformer may not create schemas. -#}
+    {% if execute and not adapter.check_schema_exists(target.database, target.schema) %}
+        {% call statement('create_state_schema') -%}
+            create schema if not exists {{ target.schema }}
+        {%- endcall %}
+    {% endif %}
     create table if not exists {{ watermark_table() }} (
         model {{ 'string' if target.type == 'spark' else 'text' }},
         run_started_at {{ 'timestamp' if target.type == 'spark' else 'timestamptz' }}

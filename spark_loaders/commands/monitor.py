@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
         reject_rate_error=args.reject_rate_error,
     )
     status_file = args.stream_status or state_dir() / "stream" / "status.json"
-    info = connection.resolve()
+    info = connection.resolve("monitor")
     with psycopg.connect(**info.psycopg_kwargs()) as conn:
         snapshot = monitor.gather(conn, since_hours=limits.since_hours, stream_status=status_file)
     checks = monitor.evaluate(snapshot, limits)
