@@ -145,6 +145,22 @@ def test_each_role_can_do_its_job_and_nothing_else(role_db) -> None:
         denied(info, "create schema rogue")
 
 
+def test_the_stream_prepares_its_tables_as_the_loader(role_db, monkeypatch) -> None:
+    """`condo stream` resolves the loader's connection and creates the ledger and
+    ops.stream_batches with it; the monitor can read the batches it records."""
+    from spark_loaders.streaming.run import _connector, prepare_database
+
+    _, r = role_db
+    monkeypatch.delenv("CONDO_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PGHOST", raising=False)
+    monkeypatch.setenv("CONDO_LOADER_URL", r["loader"].url())
+    info = connection.resolve("loader")
+    assert info.user == "condo_loader"
+    prepare_database(_connector(info))
+    assert run_sql(r["monitor"], "select count(*) from ops.stream_batches") == [(0,)]
+    denied(r["transformer"], "delete from ops.stream_batches")
+
+
 def test_objects_made_before_the_roles_are_handed_over(pg_server) -> None:
     """A database used as superuser until now (an older embedded server) keeps working
     once the roles exist: its bronze and ledger belong to the loader afterwards."""
