@@ -47,7 +47,7 @@
     select {{ columns }}, -1, {{ stamp }} from removed;
 
     insert into {{ changes }} ({{ columns }}, _sinal, _alterado_em)
-    select {{ columns }}, 1, {{ stamp }} from {{ batch_relation }} where not _scope_only;
+    select {{ columns }}, 1, {{ stamp }} from {{ batch_relation }} where {{ scope_real_rows() }};
 
     -- Its consumers join it in the same dbt run: give the planner real statistics.
     analyze {{ changes }};
@@ -58,7 +58,7 @@
     {%- endif %}
 
     insert into {{ target_relation }} ({{ columns }})
-    select {{ columns }} from {{ batch_relation }} where not _scope_only;
+    select {{ columns }} from {{ batch_relation }} where {{ scope_real_rows() }};
 {% endmacro %}
 
 {% macro spark_replace_scope_sql(batch_relation, target_relation) %}
@@ -91,7 +91,7 @@
             where batch.{{ scope_key }} = kept.{{ scope_key }}
         )
         union all
-        select {{ columns }}, cast(1 as smallint), {{ stamp }} from {{ batch }} where not _scope_only
+        select {{ columns }}, cast(1 as smallint), {{ stamp }} from {{ batch }} where {{ scope_real_rows() }}
         union all
         select {% for _ in range(column_count) %}null, {% endfor %}cast(0 as smallint), {{ stamp }}
     {%- endcall %}
@@ -105,7 +105,7 @@
             where batch.{{ scope_key }} = kept.{{ scope_key }}
         )
         union all
-        select {{ columns }} from {{ batch }} where not _scope_only
+        select {{ columns }} from {{ batch }} where {{ scope_real_rows() }}
     {%- endcall %}
     {% call statement('replace_scope_uncache_batch') -%}
         drop view if exists {{ batch }}
@@ -149,9 +149,12 @@
 {%- endmacro %}
 
 {% macro create_watermark_table() -%}
-    {% call statement('create_state_schema') -%}
-        create schema if not exists {{ target.schema }}
-    {%- endcall %}
+    {#- Only when missing: a least-privilege transformer may not create schemas. -#}
+    {% if execute and not adapter.check_schema_exists(target.database, target.schema) %}
+        {% call statement('create_state_schema') -%}
+            create schema if not exists {{ target.schema }}
+        {%- endcall %}
+    {% endif %}
     create table if not exists {{ watermark_table() }} (
         model {{ 'string' if target.type == 'spark' else 'text' }},
         run_started_at {{ 'timestamp' if target.type == 'spark' else 'timestamptz' }}
@@ -332,16 +335,32 @@
     typed because PostgreSQL would otherwise type a union's varchar(n) column as plain
     varchar, and dbt would then widen the target column.
 -#}
-{% macro scope_markers(key_column, from_relation, column_types, lineage=false) -%}
+{% macro scope_markers(key_column, from_relation, column_types, lineage=false, flag=true) -%}
     {%- set types = column_types
         + (['text', 'bigint', 'bigint', 'load_timestamp', 'boolean'] if lineage else []) -%}
     select
-        {{ from_relation }}.{{ key_column }},
-        {%- for column_type in types %}
-        {{ typed_null(column_type) }},
+        {{ from_relation }}.{{ key_column }}
+        {%- for column_type in types %},
+        {{ typed_null(column_type) }}
         {%- endfor %}
+        {%- if flag %},
         true as _scope_only
+        {%- endif %}
     from {{ from_relation }}
+{%- endmacro %}
+
+{#-
+    Which rows of a batch are real rows rather than scope markers: `not _scope_only`, or,
+    for a model with `scope_marker_column` set (gold, whose enforced contract admits no
+    extra column), the rows where that never-null column is not null.
+-#}
+{% macro scope_real_rows() -%}
+    {%- set marker_column = config.get('scope_marker_column') -%}
+    {%- if marker_column -%}
+        {{ marker_column }} is not null
+    {%- else -%}
+        not _scope_only
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A null of a column type named the PostgreSQL way, cast as each engine spells it. -#}

@@ -1,12 +1,17 @@
 """The single place that decides which PostgreSQL server the project talks to.
 
-Resolution order:
+Every job connects as its own role (see :mod:`spark_loaders.roles`): the loaders and the
+stream as ``loader``, dbt and the export as ``transformer``, BI as ``reader``, the monitor
+as ``monitor``. Resolution order for a job:
 
+0. the job's own ``CONDO_<JOB>_URL`` (``CONDO_LOADER_URL``, ``CONDO_TRANSFORMER_URL``,
+   ``CONDO_READER_URL``, ``CONDO_MONITOR_URL``), when set;
 1. ``CONDO_DATABASE_URL`` (a libpq URL such as ``postgresql://user:pw@host:5432/db``,
    optionally with ``?sslmode=require``);
 2. the standard libpq variables, as soon as ``PGHOST`` is set
    (``PGHOST``, ``PGPORT``, ``PGUSER``, ``PGPASSWORD``, ``PGDATABASE``, ``PGSSLMODE``);
-3. otherwise the embedded server under ``.condo/pg``, started on demand.
+3. otherwise the embedded server under ``.condo/pg``, started on demand, as the job's role
+   (with the password it generated); ``job=None`` is its superuser, for bootstrap only.
 
 Everything (the loaders, dbt through ``profiles/profiles.yml``, the export and the
 streaming job) goes through :func:`resolve`, so switching between embedded, docker
@@ -23,6 +28,14 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from spark_loaders.errors import CondoError
 
 Source = Literal["url", "env", "embedded"]
+Job = Literal["loader", "transformer", "reader", "monitor"]
+JOBS: tuple[Job, ...] = ("loader", "transformer", "reader", "monitor")
+
+
+def job_url_variable(job: Job) -> str:
+    """The environment variable that gives ``job`` its own connection."""
+    return f"CONDO_{job.upper()}_URL"
+
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -107,20 +120,18 @@ def _sslmode(value: str | None, where: str) -> str | None:
     return value
 
 
-def from_url(url: str) -> ConnectionInfo:
+def from_url(url: str, variable: str = "CONDO_DATABASE_URL") -> ConnectionInfo:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-        raise CondoError(
-            "CONDO_DATABASE_URL must look like postgresql://user:password@host:5432/dbname"
-        )
+        raise CondoError(f"{variable} must look like postgresql://user:password@host:5432/dbname")
     netloc_port = parts.netloc.rpartition("@")[2].rpartition("]")[2]
     port_text = netloc_port.rpartition(":")[2] if ":" in netloc_port else ""
-    port = _port(port_text, "the port in CONDO_DATABASE_URL") if port_text else 5432
+    port = _port(port_text, f"the port in {variable}") if port_text else 5432
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     unsupported = sorted(set(params) - {"sslmode"})
     if unsupported:
         raise CondoError(
-            f"CONDO_DATABASE_URL has unsupported parameter(s) {', '.join(unsupported)} "
+            f"{variable} has unsupported parameter(s) {', '.join(unsupported)} "
             "(only sslmode is understood)"
         )
     user = unquote(parts.username or "postgres")
@@ -131,12 +142,20 @@ def from_url(url: str) -> ConnectionInfo:
         password=unquote(parts.password) if parts.password else None,
         dbname=unquote(parts.path.lstrip("/")) or user,
         source="url",
-        sslmode=_sslmode(params.get("sslmode"), "sslmode in CONDO_DATABASE_URL"),
+        sslmode=_sslmode(params.get("sslmode"), f"sslmode in {variable}"),
     )
 
 
-def from_environment(environ: dict[str, str] | os._Environ[str]) -> ConnectionInfo | None:
-    """The external server named by the environment, or None when the embedded one applies."""
+def from_environment(
+    environ: dict[str, str] | os._Environ[str], job: Job | None = None
+) -> ConnectionInfo | None:
+    """The external server named by the environment for ``job`` (its own URL variable
+    first, then the shared settings), or None when the embedded one applies."""
+    if job is not None:
+        variable = job_url_variable(job)
+        own = environ.get(variable)
+        if own:
+            return from_url(own, variable)
     url = environ.get("CONDO_DATABASE_URL")
     if url:
         return from_url(url)
@@ -156,12 +175,17 @@ def from_environment(environ: dict[str, str] | os._Environ[str]) -> ConnectionIn
     )
 
 
-def resolve(*, start: bool = True) -> ConnectionInfo:
-    """The server to use. With ``start`` (the default) the embedded server is started
-    when no external one is configured and it is not already running."""
-    external = from_environment(os.environ)
+def resolve(job: Job | None = None, *, start: bool = True) -> ConnectionInfo:
+    """The connection for ``job`` (None: the administrator's, for bootstrap). With
+    ``start`` (the default) the embedded server is started when no external one is
+    configured and it is not already running."""
+    if job is not None and job not in JOBS:
+        raise ValueError(f"unknown job {job!r}")
+    external = from_environment(os.environ, job)
     if external is not None:
         return external
     from spark_loaders import embedded_pg
 
-    return embedded_pg.ensure_running() if start else embedded_pg.connection_info()
+    if start:
+        return embedded_pg.ensure_running(job)
+    return embedded_pg.connection_info(job=job)

@@ -20,7 +20,7 @@ def dbt_environment(target: str | None) -> dict[str, str]:
     env.setdefault("DBT_PROJECT_DIR", str(project_root()))
     env.setdefault("CONDO_SPARK_DIR", str(spark_dir()))
     if target in (None, *POSTGRES_TARGETS):
-        env.update(connection.resolve().env())
+        env.update(connection.resolve("transformer").env())
     return env
 
 

@@ -21,7 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from spark_loaders.connection import ConnectionInfo
+from spark_loaders import roles
+from spark_loaders.connection import ConnectionInfo, Job
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import state_dir
 
@@ -131,8 +132,15 @@ def _grant_access(lay: Layout, user: str, data: Path | None = None) -> None:
     data = data or lay.data
     data.mkdir(parents=True, exist_ok=True)
     os.chown(data, entry.pw_uid, entry.pw_gid)
-    lay.log.touch(exist_ok=True)
+    _private_log(lay)
     os.chown(lay.log, entry.pw_uid, entry.pw_gid)
+
+
+def _private_log(lay: Layout) -> None:
+    """server.log is readable by its owner only: it names roles, databases and queries."""
+    lay.root.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(lay.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    lay.log.chmod(0o600)
 
 
 @functools.cache
@@ -315,19 +323,35 @@ def is_running(lay: Layout | None = None) -> bool:
     return pid is not None and _pid_is_our_postgres(pid, lay)
 
 
-def connection_info(lay: Layout | None = None) -> ConnectionInfo:
+def connection_info(lay: Layout | None = None, job: Job | None = None) -> ConnectionInfo:
+    """How to reach the server: as its superuser (``job=None``, bootstrap only) or as the
+    role of ``job`` with the password generated for it."""
     lay = lay or layout()
     meta = _read_meta(lay)
     if meta is None:
         raise CondoError("the embedded database has not been created yet; run `condo db start`")
+    user, password = meta["user"], meta["password"]
+    if job is not None:
+        stored = meta.get("roles") or {}
+        if job not in stored:
+            raise CondoError(
+                "the embedded database has no roles yet; run `condo db start` to create them"
+            )
+        user, password = roles.role_name(job), stored[job]
     return ConnectionInfo(
         host="127.0.0.1",
         port=int(meta["port"]),
-        user=meta["user"],
-        password=meta["password"],
+        user=user,
+        password=password,
         dbname=meta["dbname"],
         source="embedded",
     )
+
+
+def role_passwords(lay: Layout | None = None) -> dict[str, str]:
+    """The generated passwords of the job roles (empty before the first start)."""
+    meta = _read_meta(lay or layout()) or {}
+    return dict(meta.get("roles") or {})
 
 
 @contextlib.contextmanager
@@ -353,9 +377,29 @@ def _ensure_database(info: ConnectionInfo) -> None:
             conn.execute(f'create database "{info.dbname}"')
 
 
-def ensure_running() -> ConnectionInfo:
-    """Start the embedded server if needed (initialising it on first use) and return how to
-    reach it. Safe to call from several processes at once."""
+def _ensure_roles(lay: Layout, meta: dict, admin: ConnectionInfo) -> None:
+    """Create the job roles and their grants once per version of :mod:`spark_loaders.roles`
+    (a state directory made before roles existed gets them on its next start). Passwords
+    are generated once, saved (0600) before any role gets them, and reused afterwards."""
+    if meta.get("roles_version") == roles.VERSION and meta.get("roles"):
+        return
+    import psycopg
+
+    stored = dict(meta.get("roles") or {})
+    for job, password in roles.generate_passwords().items():
+        stored.setdefault(job, password)
+    meta["roles"] = stored
+    _write_meta(lay, meta)
+    with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
+        roles.apply(conn, stored)
+    meta["roles_version"] = roles.VERSION
+    _write_meta(lay, meta)
+
+
+def ensure_running(job: Job | None = None) -> ConnectionInfo:
+    """Start the embedded server if needed (initialising it and its roles on first use) and
+    return how to reach it as ``job``'s role (None: the superuser, for bootstrap). Safe to
+    call from several processes at once."""
     lay = layout()
     with _locked(lay):
         run_as = _run_as()
@@ -371,7 +415,8 @@ def ensure_running() -> ConnectionInfo:
             _start(lay, meta, run_as)
         info = connection_info(lay)
         _ensure_database(info)
-        return info
+        _ensure_roles(lay, meta, info)
+        return connection_info(lay, job)
 
 
 def _start(lay: Layout, meta: dict, run_as: str | None) -> None:
@@ -388,6 +433,8 @@ def _start(lay: Layout, meta: dict, run_as: str | None) -> None:
             _write_meta(lay, meta)
         if run_as:
             _grant_access(lay, run_as)
+        else:
+            _private_log(lay)
         offset = _log_size(lay)
         result = _pg(
             [

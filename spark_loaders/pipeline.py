@@ -180,7 +180,7 @@ def run_pipeline(
         if target == "postgres":
             from spark_loaders import connection
 
-            info = connection.resolve()
+            info = connection.resolve("loader")
             return True, f"database {info.url(hide_password=True)}"
         return True, f"Spark {state['spark'].version}"
 

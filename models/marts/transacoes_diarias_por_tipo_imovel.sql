@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='replace_scope',
         scope_key='data_transacao',
-        on_schema_change='ignore',
+        on_schema_change='fail',
+        scope_marker_column='qtd_transacoes',
         post_hook=["{{ record_watermark() }}"],
         indexes=[{'columns': ['data_transacao', 'tipo_imovel'], 'unique': True}],
     )
@@ -142,16 +143,15 @@ changed_days as (
 {%- endif %}
 
 {% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
+-- Marker rows are told apart by their null qtd_transacoes (scope_marker_column): the
+-- enforced contract admits no _scope_only column.
+select * from final
 
 union all
 
 -- One marker per affected day: its old rows go even when no transaction is left on it.
 {{ scope_markers('data_transacao', 'changed_days',
-    ['varchar(50)', 'bigint', 'decimal(20, 2)', 'decimal(15, 2)']) }}
+    ['varchar(50)', 'bigint', 'decimal(20, 2)', 'decimal(15, 2)'], flag=false) }}
 {%- else -%}
 select * from final
 {%- endif %}

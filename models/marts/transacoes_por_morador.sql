@@ -3,7 +3,8 @@
         materialized='incremental',
         incremental_strategy='replace_scope',
         scope_key='morador_id',
-        on_schema_change='ignore',
+        on_schema_change='fail',
+        scope_marker_column='qtd_transacoes',
         post_hook=["{{ record_watermark() }}"],
     )
 }}
@@ -110,16 +111,15 @@ escopo as (
 {%- endif %}
 
 {% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
+-- Marker rows are told apart by their null qtd_transacoes (scope_marker_column): the
+-- enforced contract admits no _scope_only column.
+select * from final
 
 union all
 
 -- One marker per affected resident: the old row goes even when the resident left silver.
 {{ scope_markers('morador_id', 'escopo',
-    ['varchar(255)', 'integer', 'bigint', 'decimal(20, 2)']) }}
+    ['varchar(255)', 'integer', 'bigint', 'decimal(20, 2)'], flag=false) }}
 {%- else -%}
 select * from final
 {%- endif %}

@@ -145,7 +145,7 @@ def take_snapshot(limits, status_file: Path):
 
     from spark_loaders import connection, monitor
 
-    info = connection.resolve()
+    info = connection.resolve("monitor")
     with psycopg.connect(**info.psycopg_kwargs(), connect_timeout=10) as conn:
         snapshot = monitor.gather(
             conn,
@@ -217,7 +217,9 @@ def notify(url: str, snapshot, checks) -> None:
     from spark_loaders import connection
     from spark_loaders.alerting.notify import notify as deliver
 
-    with psycopg.connect(**connection.resolve().psycopg_kwargs(), connect_timeout=10) as conn:
+    with psycopg.connect(
+        **connection.resolve("monitor").psycopg_kwargs(), connect_timeout=10
+    ) as conn:
         sent = deliver(conn, url, checks, snapshot.taken_at)
     word = f"notified {len(sent)} change(s)" if sent else "no change to notify"
     print(f"condo monitor: {word}", file=sys.stderr)

@@ -106,7 +106,7 @@ def export_gold(
         try:
             if target == "postgres":
                 require_jdbc(spark)
-                info = connection.resolve()
+                info = connection.resolve("transformer")
                 with read_gold.PgSnapshot(info, gold_schema) as snap:
                     for model in selected:
                         staged.append(

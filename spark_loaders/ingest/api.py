@@ -82,7 +82,7 @@ def _postgres_loader(
     from spark_loaders.ingest.ddl import ensure_schema
     from spark_loaders.ingest.file_load import load_file
 
-    conninfo = connection.resolve().psycopg_kwargs()
+    conninfo = connection.resolve("loader").psycopg_kwargs()
     try:
         with psycopg.connect(**conninfo, autocommit=True) as conn:
             ensure_schema(conn, on_wait=on_wait)

@@ -82,10 +82,20 @@ def bronze_index_ddl(entity: Entity) -> list[str]:
     return [index.create(entity, "bronze", entity.name, parent=True) for index in BRONZE_INDEXES]
 
 
-COMMON_DDL = f"""
-create schema if not exists bronze;
-create schema if not exists {LOADS_SCHEMA};
-create schema if not exists ops;
+def create_schemas_sql(*names: str) -> str:
+    """Create the schemas that are missing. Unlike ``create schema if not exists`` this
+    needs no CREATE right on the database when they exist, which is how a least-privilege
+    loader finds them (``condo db roles`` creates them, owned by the loader)."""
+    body = "".join(
+        f"    if to_regnamespace('{name}') is null then create schema {name}; end if;\n"
+        for name in names
+    )
+    return f"do $schemas$ begin\n{body}end $schemas$;\n"
+
+
+COMMON_DDL = (
+    create_schemas_sql("bronze", LOADS_SCHEMA, "ops")
+    + """
 create sequence if not exists ops.load_id_seq;
 create table if not exists ops.loads (
     load_id bigint primary key,
@@ -100,10 +110,10 @@ create table if not exists ops.loads (
     rows_loaded bigint not null default 0,
     rows_rejected bigint not null default 0,
     rows_repaired bigint not null default 0,
-    rejects_by_reason jsonb not null default '{{}}',
+    rejects_by_reason jsonb not null default '{}',
     id_min bigint,
     id_max bigint,
-    warnings text[] not null default '{{}}',
+    warnings text[] not null default '{}',
     error text,
     mode text not null default 'batch' check (mode in ('batch', 'stream')),
     stream_query_id text,
@@ -131,6 +141,7 @@ create table if not exists bronze.rejected_rows (
 );
 create index if not exists rejected_rows_by_load on bronze.rejected_rows (load_id);
 """
+)
 
 
 def expected_relations() -> list[str]:

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-DDL = """
-create schema if not exists ops;
+from spark_loaders.ingest.ddl import create_schemas_sql
+
+DDL = (
+    create_schemas_sql("ops")
+    + """
 create table if not exists ops.stream_batches (
     query_id        text        not null,
     batch_id        bigint      not null,
@@ -37,6 +40,7 @@ create table if not exists ops.stream_batches (
 comment on table ops.stream_batches is
     'One row per streaming micro-batch (condo stream); files lists each file and its outcome.';
 """
+)
 
 UPSERT = """
 insert into ops.stream_batches (

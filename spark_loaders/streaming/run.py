@@ -205,7 +205,7 @@ def _run_locked(
     stop = stop or threading.Event()
     force_stop = force_stop or threading.Event()
     check_layout(cfg.landing, cfg.archive)
-    info = connection.resolve()
+    info = connection.resolve("loader")
     connect = _connector(info)
     prepare_database(connect)
 
@@ -399,7 +399,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     # Fail fast, before paying for Spark's start-up, on a bad layout or an unreachable database.
     check_layout(cfg.landing, cfg.archive)
-    prepare_database(_connector(connection.resolve()))
+    prepare_database(_connector(connection.resolve("loader")))
     if not under_spark_submit():
         # One line per micro-batch, not Spark's console progress bars in between.
         os.environ.setdefault(

@@ -164,6 +164,12 @@ def test_awkward_password_authenticates_through_url_and_env(pg_server: Connectio
                 sql.Identifier(role), sql.Literal(password)
             )
         )
+        # PUBLIC may not connect to the project's database (spark_loaders/roles.py)
+        conn.execute(
+            sql.SQL("grant connect on database {} to {}").format(
+                sql.Identifier(pg_server.dbname), sql.Identifier(role)
+            )
+        )
     try:
         info = ConnectionInfo(
             pg_server.host, pg_server.port, role, password, pg_server.dbname, "url"
@@ -183,6 +189,11 @@ def test_awkward_password_authenticates_through_url_and_env(pg_server: Connectio
         )
     finally:
         with psycopg.connect(**pg_server.psycopg_kwargs(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("revoke connect on database {} from {}").format(
+                    sql.Identifier(pg_server.dbname), sql.Identifier(role)
+                )
+            )
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(role)))
 
 

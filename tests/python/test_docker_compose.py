@@ -63,14 +63,31 @@ def variables_used(text: str) -> set[str]:
     return {m.group("braced") or m.group("bare") for m in _VAR.finditer(text) if m.group(0) != "$$"}
 
 
-def env_example() -> dict[str, str]:
-    values = {}
+def env_example(**overrides: str) -> dict[str, str]:
+    """The variables of .env.example as `set -a; . ./.env` gives them to a shell (later
+    lines expand earlier ``${VAR}``), with ``overrides`` replacing lines as they are read."""
+    values: dict[str, str] = {}
     for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
+            key = key.strip()
+            values[key] = overrides.get(key, str(interpolate(value.strip(), values)))
     return values
+
+
+PASSWORDS = {
+    "POSTGRES_PASSWORD": "super-pw",
+    "CONDO_LOADER_PASSWORD": "loader-pw",
+    "CONDO_TRANSFORMER_PASSWORD": "transformer-pw",
+    "CONDO_READER_PASSWORD": "reader-pw",
+    "CONDO_MONITOR_PASSWORD": "monitor-pw",
+}
+
+
+def filled_env() -> dict[str, str]:
+    """.env.example once the user has set the passwords it asks for."""
+    return env_example(**PASSWORDS)
 
 
 def documented_names() -> set[str]:
@@ -86,8 +103,8 @@ def raw() -> dict:
 
 @pytest.fixture(scope="module")
 def compose(raw: dict) -> dict:
-    """The file as docker compose would see it with the values of .env.example."""
-    return interpolate(raw, env_example())
+    """The file as docker compose would see it with the values of a filled-in .env."""
+    return interpolate(raw, filled_env())
 
 
 def _published(port: str) -> tuple[str, str, str]:
@@ -99,9 +116,9 @@ def test_postgres_service(compose: dict) -> None:
     pg = compose["services"]["postgres"]
     assert pg["image"] == "postgres:18"
     assert pg["restart"] == "unless-stopped"
-    env = env_example()
+    env = filled_env()
     assert pg["environment"]["POSTGRES_USER"] == env["PGUSER"]
-    assert pg["environment"]["POSTGRES_PASSWORD"] == env["PGPASSWORD"]
+    assert pg["environment"]["POSTGRES_PASSWORD"] == env["POSTGRES_PASSWORD"] == env["PGPASSWORD"]
     assert pg["environment"]["POSTGRES_DB"] == env["PGDATABASE"]
     # published on the loopback interface, on the port clients are told to use
     assert [_published(p) for p in pg["ports"]] == [("127.0.0.1", env["PGPORT"], "5432")]
@@ -126,7 +143,7 @@ def test_postgres_data_lives_in_a_named_volume(compose: dict) -> None:
 
 def test_credentials_come_from_the_environment(raw: dict) -> None:
     env = raw["services"]["postgres"]["environment"]
-    assert env["POSTGRES_PASSWORD"].startswith("${PGPASSWORD:?")
+    assert env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     for key in ("POSTGRES_USER", "POSTGRES_DB"):
         assert env[key].startswith("${"), key
     # nothing that looks like a literal password anywhere in the file
@@ -135,26 +152,35 @@ def test_credentials_come_from_the_environment(raw: dict) -> None:
 
 
 def test_password_is_required_and_other_settings_have_local_defaults(raw: dict) -> None:
-    with pytest.raises(MissingVariable, match="PGPASSWORD"):
+    with pytest.raises(MissingVariable, match="PASSWORD"):
         interpolate(raw, {})
-    bare = interpolate(raw, {"PGPASSWORD": "x"})
+    with pytest.raises(MissingVariable, match="POSTGRES_PASSWORD"):
+        interpolate(raw, {"CONDO_LOADER_PASSWORD": "y"})
+    # the example as shipped is refused: it has no password to accept
+    with pytest.raises(MissingVariable, match="PASSWORD"):
+        interpolate(raw, env_example())
+    with pytest.raises(MissingVariable, match="CONDO_LOADER_PASSWORD"):
+        interpolate(raw, {"POSTGRES_PASSWORD": "x"})
+    minimal = {"POSTGRES_PASSWORD": "x", "CONDO_LOADER_PASSWORD": "y"}
+    bare = interpolate(raw, minimal)
     pg = bare["services"]["postgres"]
     assert pg["environment"]["POSTGRES_USER"] == "condo"
     assert pg["environment"]["POSTGRES_DB"] == "condomanage"
     assert [_published(p) for p in pg["ports"]] == [("127.0.0.1", "5432", "5432")]
-    moved = interpolate(raw, {"PGPASSWORD": "x", "PGPORT": "6543"})
+    moved = interpolate(raw, {**minimal, "PGPORT": "6543"})
     assert _published(moved["services"]["postgres"]["ports"][0])[1] == "6543"
 
 
 def test_env_example_names_every_variable_the_compose_file_uses() -> None:
     used = variables_used(COMPOSE.read_text(encoding="utf-8"))
-    assert {"PGUSER", "PGPASSWORD", "PGDATABASE", "PGPORT"} <= used
+    assert {"PGUSER", "POSTGRES_PASSWORD", "CONDO_LOADER_PASSWORD", "PGDATABASE", "PGPORT"} <= used
     missing = used - documented_names()
     assert not missing, f".env.example does not mention {sorted(missing)}"
 
 
 def test_env_example_points_the_project_at_the_compose_server(compose: dict) -> None:
-    info = from_environment(env_example())
+    env = filled_env()
+    info = from_environment(env)
     assert info is not None and info.source == "env"
     assert info.host in ("localhost", "127.0.0.1")
     pg = compose["services"]["postgres"]
@@ -162,7 +188,15 @@ def test_env_example_points_the_project_at_the_compose_server(compose: dict) -> 
     assert info.user == pg["environment"]["POSTGRES_USER"]
     assert info.password == pg["environment"]["POSTGRES_PASSWORD"]
     assert info.dbname == pg["environment"]["POSTGRES_DB"]
-    assert "change-me" in env_example()["PGPASSWORD"]  # a placeholder, not a secret
+    # every job has its own role on the same server, with the password `condo db roles` sets
+    for job in ("loader", "transformer", "reader", "monitor"):
+        own = from_environment(env, job)
+        assert own is not None and own.user == f"condo_{job}"
+        assert own.password == env[f"CONDO_{job.upper()}_PASSWORD"]
+        assert (own.host, own.port, own.dbname) == (info.host, info.port, info.dbname)
+    # no password ships in the example
+    for name in PASSWORDS:
+        assert env_example()[name] == "", name
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in ignored
 
@@ -174,9 +208,12 @@ def test_spark_cluster_services(compose: dict) -> None:
         assert service["profiles"] == ["spark"]  # `docker compose up postgres` stays small
         assert service["build"]["dockerfile"] == "docker/spark/Dockerfile"
         assert "./:/opt/condo:ro" in service["volumes"]
-        # inside the network the database is reached by service name
+        # inside the network the database is reached by service name, as the loader
         assert service["environment"]["PGHOST"] == "postgres"
         assert service["environment"]["PGPORT"] == "5432"
+        assert service["environment"]["PGUSER"] == "condo_loader"
+        assert service["environment"]["PGPASSWORD"] == PASSWORDS["CONDO_LOADER_PASSWORD"]
+        assert PASSWORDS["POSTGRES_PASSWORD"] not in str(service)
     assert "org.apache.spark.deploy.master.Master" in master["command"]
     assert "org.apache.spark.deploy.worker.Worker" in worker["command"]
     assert worker["command"][-1] == "spark://spark-master:7077"
@@ -205,20 +242,49 @@ def test_spark_image_matches_the_locked_pyspark(compose: dict) -> None:
         assert locked and locked.group(1) == spec, package
 
 
-def _has_compose() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    return probe.returncode == 0
+def _compose_command() -> list[str] | None:
+    """`docker compose` (v2) or Debian's `docker-compose` (1.29), whichever runs here.
+    Neither needs a Docker engine for `config`."""
+    candidates = [["docker", "compose"], ["docker-compose"]]
+    for command in candidates:
+        if shutil.which(command[0]) is None:
+            continue
+        probe = subprocess.run([*command, "version"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return command
+    return None
 
 
-@pytest.mark.skipif(not _has_compose(), reason="no `docker compose` on this machine")
-def test_docker_compose_accepts_the_file() -> None:
-    """Where Compose itself is installed, it must accept the file (no engine needed)."""
-    env = {**env_example(), "PATH": "/usr/bin:/bin:/usr/local/bin"}
-    subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "--profile", "spark", "config", "--quiet"],
-        env=env,
-        check=True,
-        cwd=ROOT,
-    )
+def _profiles(raw: dict) -> list[str]:
+    return sorted({p for service in raw["services"].values() for p in service.get("profiles", [])})
+
+
+@pytest.mark.skipif(_compose_command() is None, reason="neither docker compose nor docker-compose")
+def test_docker_compose_accepts_the_file(raw: dict, tmp_path: Path) -> None:
+    """Compose itself accepts the file with every profile, and refuses it without the
+    passwords (no engine needed). A private env file keeps a developer's .env out."""
+    command = _compose_command()
+    assert command is not None
+    profiles = [arg for p in _profiles(raw) for arg in ("--profile", p)]
+    assert "spark" in _profiles(raw)
+
+    def config(values: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        env_file = tmp_path / "compose.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+        return subprocess.run(
+            [*command, "--env-file", str(env_file), "-f", str(COMPOSE), *profiles, "config"],
+            env={"PATH": "/usr/bin:/bin:/usr/local/bin"},
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
+
+    done = config(filled_env())
+    assert done.returncode == 0, done.stderr
+    rendered = yaml.safe_load(done.stdout)
+    assert rendered["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "super-pw"
+    assert rendered["services"]["spark-master"]["environment"]["PGUSER"] == "condo_loader"
+    refused = config(env_example())
+    assert refused.returncode != 0
+    assert "PASSWORD" in refused.stderr
