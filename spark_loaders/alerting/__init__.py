@@ -1,0 +1,1 @@
+"""Delivering alerts to the outside world (webhooks)."""
