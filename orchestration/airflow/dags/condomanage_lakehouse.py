@@ -125,18 +125,46 @@ def failure_payload(context: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _post_with_project_python(url: str, payload: Mapping[str, Any]) -> None:
+    """Airflow in an environment of its own (without the project): send through the
+    project's notifier with the project's Python. The URL travels in the environment, not
+    in argv, so it does not show in `ps`."""
+    import json
+    import subprocess
+
+    python = str(Path(CONDO).parent / "python")
+    code = (
+        "import json, os, sys\n"
+        "from spark_loaders.alerting.webhook import post_json\n"
+        "post_json(os.environ['CONDO_ALERT_URL'], json.load(sys.stdin))\n"
+    )
+    result = subprocess.run(
+        [python, "-c", code],
+        input=json.dumps(payload, default=str),
+        env={**os.environ, "CONDO_ALERT_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.strip().splitlines()[-1] if result.stderr else "failed")
+
+
 def notify_failure(context: Mapping[str, Any]) -> None:
     """on_failure_callback: post the alert through the project's webhook notifier."""
-    from spark_loaders.alerting.webhook import WebhookError, post_json
-
     url = _webhook_url()
     payload = failure_payload(context)
     if not url:
         log.warning("no condo_alert_webhook_url configured; alert not sent: %s", payload["text"])
         return
     try:
-        post_json(url, payload)
-    except WebhookError as exc:  # a lost alert must not hide the task's own failure
+        try:
+            from spark_loaders.alerting.webhook import post_json
+        except ImportError:
+            _post_with_project_python(url, payload)
+        else:
+            post_json(url, payload)
+    except Exception as exc:  # a lost alert must not hide the task's own failure
         log.error("failure alert not delivered: %s", exc)
     else:
         log.info("failure alert delivered for %s.%s", payload["dag_id"], payload["task_id"])
