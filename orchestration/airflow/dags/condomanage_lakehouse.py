@@ -17,7 +17,8 @@ Knobs (environment of the scheduler/dag processor and the workers):
   ``condo_pipeline_schedule`` (cron or preset, ``none`` for manual runs only; default
   ``@daily``), ``condo_alert_webhook_url`` (where failures are posted; also read from
   ``CONDO_ALERT_WEBHOOK_URL``), ``condo_task_retries`` (default 2),
-  ``condo_retry_delay_seconds`` (first retry delay, default 60, doubled each try).
+  ``condo_retry_delay_seconds`` (first retry delay, default 60, doubled each try),
+  ``condo_wait_timeout_minutes`` (how long the optional file sensor waits, default 360).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ DBT_RENDER_BIN = os.environ.get("CONDO_DBT_BIN") or str(Path(CONDO).parent / "db
 SCHEDULE = _schedule(_setting("condo_pipeline_schedule", "@daily"))
 RETRIES = int(_setting("condo_task_retries", "2"))
 RETRY_DELAY = timedelta(seconds=float(_setting("condo_retry_delay_seconds", "60")))
+WAIT_TIMEOUT = timedelta(minutes=float(_setting("condo_wait_timeout_minutes", "360")))
 
 # What every task gets on top of the worker's own environment.
 TASK_ENV = {"CONDO_HOME": str(PROJECT), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -210,14 +212,13 @@ with DAG(
         "wait_for_files": Param(
             False, type="boolean", description="wait until a *.csv is in the source first"
         ),
-        "wait_timeout_minutes": Param(360, type="integer", minimum=1),
     },
 ) as dag:
 
     @task.sensor(task_id="wait_for_files", poke_interval=60, mode="reschedule", retries=0)
     def wait_for_files(params: dict[str, Any] | None = None) -> bool:
         """Passes at once unless ``wait_for_files``; then pokes until the landing source
-        holds at least one CSV (the sensor's timeout comes from ``wait_timeout_minutes``)."""
+        holds at least one CSV; fails after ``condo_wait_timeout_minutes`` (default 6 h)."""
         assert params is not None
         if not params["wait_for_files"]:
             return True
@@ -227,7 +228,7 @@ with DAG(
         log.info("no CSV yet in %s", _paths(params["source"]))
         return False
 
-    wait = wait_for_files.override(timeout=timedelta(hours=6))()
+    wait = wait_for_files.override(timeout=WAIT_TIMEOUT)()
 
     @task.bash(task_id="load", env=TASK_ENV, append_env=True)
     def load(params: dict[str, Any] | None = None) -> str:
