@@ -10,6 +10,8 @@ per-job credentials come from the same environment variables as on the command l
 Knobs (environment of the scheduler/dag processor and the workers):
 
 - ``CONDO_HOME``: the project checkout (default: three levels above this file).
+- ``CONDO_DBT_MANIFEST``: a dbt manifest.json to render the dbt tasks from (fast parsing);
+  unset, Cosmos renders from ``dbt ls`` on the project.
 - ``CONDO_BIN``: the ``condo`` executable (default: next to the Python running Airflow,
   else ``condo`` on ``PATH``); ``CONDO_DBT_BIN`` the ``dbt`` used to render the DAG
   (default: next to ``condo``).
@@ -86,6 +88,9 @@ def _schedule(value: str) -> str | None:
 PROJECT = _project_root()
 CONDO = _condo_bin()
 DBT_RENDER_BIN = os.environ.get("CONDO_DBT_BIN") or str(Path(CONDO).parent / "dbt")
+# A manifest built at deploy time (`condo dbt parse --target-path DIR`) makes parsing the
+# DAG file fast; without it Cosmos runs `dbt ls` (cached in an Airflow Variable).
+MANIFEST = os.environ.get("CONDO_DBT_MANIFEST") or None
 SCHEDULE = _schedule(_setting("condo_pipeline_schedule", "@daily"))
 RETRIES = int(_setting("condo_task_retries", "2"))
 RETRY_DELAY = timedelta(seconds=float(_setting("condo_retry_delay_seconds", "60")))
@@ -238,7 +243,7 @@ with DAG(
 
     dbt = DbtTaskGroup(
         group_id="dbt",
-        project_config=ProjectConfig(dbt_project_path=PROJECT),
+        project_config=ProjectConfig(dbt_project_path=PROJECT, manifest_path=MANIFEST),
         profile_config=ProfileConfig(
             profile_name="condomanage",
             target_name="postgres",
@@ -250,7 +255,7 @@ with DAG(
             dbt_executable_path=str(HERE / "condo_dbt.sh"),
         ),
         render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS,
+            load_method=LoadMode.DBT_MANIFEST if MANIFEST else LoadMode.DBT_LS,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=DBT_RENDER_BIN,
             test_behavior=TestBehavior.AFTER_EACH,
