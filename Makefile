@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
-.PHONY: install run test lint format docs dist clean
+.PHONY: install run test lint format docs dist clean airflow airflow-test
 
 install: ## create .venv with the locked dependencies (installs uv first if needed)
 	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
@@ -22,6 +22,7 @@ lint: install ## ruff, sqlfluff, and the Prometheus rules with their unit tests 
 	promtool check rules monitoring/prometheus/alerts.yml
 	promtool test rules monitoring/prometheus/alerts_test.yml
 	amtool check-config monitoring/alertmanager/alertmanager.yml >/dev/null
+	.venv/bin/actionlint .github/workflows/*.yml
 
 format: install
 	.venv/bin/ruff format .
@@ -39,3 +40,17 @@ dist: ## zip the spark_loaders package for spark-submit --py-files
 clean: ## stop the embedded database and remove local state
 	-.venv/bin/condo db stop
 	rm -rf .condo target logs dist data/lake data/landing data/processed data/rejected
+
+# Apache Airflow and astronomer-cosmos: the `airflow` extra of the same lock, installed into a
+# separate .venv-airflow so the default .venv stays lean (and `make install` keeps it exact).
+AIRFLOW_VENV := .venv-airflow
+SOURCE ?= data/sample
+OUT ?= data/lake/gold
+TARGET ?= postgres
+
+airflow: ## create .venv-airflow: the project plus Airflow 3.3 and Cosmos 1.15 (uv sync --extra airflow)
+	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
+	UV_PROJECT_ENVIRONMENT=$(AIRFLOW_VENV) $(UV) sync --frozen --extra airflow
+
+airflow-test: airflow ## run the condomanage_lakehouse DAG once with `airflow dags test` (SOURCE=DIR OUT=DIR)
+	orchestration/airflow/dag_test.sh "$(SOURCE)" "$(OUT)" "$(TARGET)"

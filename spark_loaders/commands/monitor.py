@@ -105,9 +105,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--notify",
         metavar="URL",
-        default=os.environ.get("CONDO_MONITOR_NOTIFY_URL") or None,
+        default=os.environ.get("CONDO_ALERT_WEBHOOK_URL") or None,
         help="POST a Slack-compatible JSON message to URL when a check changes level "
-        "(env CONDO_MONITOR_NOTIFY_URL)",
+        "(env CONDO_ALERT_WEBHOOK_URL)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="serve: address (default 127.0.0.1)")
     parser.add_argument(
