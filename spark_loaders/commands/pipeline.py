@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from spark_loaders.paths import lake_dir, sample_dir
+from spark_loaders.spark_master import add_master_argument, apply_master
 
 REPORTS = (
     ("transacoes_por_condominio", ["condominio_id"]),
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=40,
         help="rows of each report to print (default 40; 0 hides them)",
     )
+    add_master_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -89,6 +91,7 @@ def _is_number(arrow_type) -> bool:
 def run(args: argparse.Namespace) -> int:
     from spark_loaders.pipeline import run_pipeline
 
+    apply_master(args)
     source = args.source or [sample_dir()]
     out = (args.out or lake_dir() / "gold").resolve()
     result = run_pipeline(source=source, out=out, target=args.target, force=args.force)
