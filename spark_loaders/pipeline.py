@@ -17,6 +17,7 @@ from typing import Any
 
 from spark_loaders.dbt_env import dbt_environment
 from spark_loaders.errors import CondoError
+from spark_loaders.fsio import as_path, is_local
 from spark_loaders.paths import project_root
 
 TARGETS = ("postgres", "spark")
@@ -123,7 +124,7 @@ def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]]
 
 def run_pipeline(
     *,
-    source: Sequence[Path],
+    source: Sequence[str | Path],
     out: Path,
     target: str = "postgres",
     force: bool = False,
@@ -132,7 +133,7 @@ def run_pipeline(
     if target not in TARGETS:
         raise CondoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     for path in source:
-        if not Path(path).exists():
+        if is_local(path) and not as_path(path).exists():
             raise CondoError(f"source path does not exist: {path}")
     from spark_loaders.spark_session import get_spark
 

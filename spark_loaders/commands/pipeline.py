@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--source",
-        type=Path,
+        type=str,  # not Path: a URI such as s3a://bucket/x must keep its '//'
         nargs="+",
         default=None,
-        help="CSV files or directories to load (default: data/sample/)",
+        help="CSV files or directories (paths or URIs) to load (default: data/sample/)",
     )
     parser.add_argument(
         "--out",
