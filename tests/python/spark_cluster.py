@@ -120,12 +120,14 @@ def spark_cluster() -> Iterator[Cluster]:
                 stdout=master_log,
                 stderr=subprocess.STDOUT,
                 cwd=base,
-            )  # fmt: skip
+            )
         )
         _wait_for(
             lambda: b"I have been elected leader" in (base / "master.log").read_bytes(),
-            "the Spark master", procs, base,
-        )  # fmt: skip
+            "the Spark master",
+            procs,
+            base,
+        )
         worker_log = (base / "worker.log").open("wb")
         procs.append(
             subprocess.Popen(
@@ -134,12 +136,14 @@ def spark_cluster() -> Iterator[Cluster]:
                 stdout=worker_log,
                 stderr=subprocess.STDOUT,
                 cwd=base,
-            )  # fmt: skip
+            )
         )
         _wait_for(
             lambda: b"Successfully registered with master" in (base / "worker.log").read_bytes(),
-            "the Spark worker", procs, base,
-        )  # fmt: skip
+            "the Spark worker",
+            procs,
+            base,
+        )
         driver_env = {
             **env,
             "CONDO_SPARK_MASTER": url,
