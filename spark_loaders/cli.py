@@ -14,6 +14,7 @@ import sys
 from spark_loaders.errors import CondoError
 
 COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
+COMMANDS += ("thrift",)  # issue 14: Spark Thrift server for dbt spark_thrift
 
 
 def build_parser() -> argparse.ArgumentParser:
