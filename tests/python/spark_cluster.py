@@ -41,13 +41,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def daemon_command(kind: str, *, port: int, ui_port: int, master_url: str = "") -> list[str]:
-    spark_class = str(spark_home() / "bin" / "spark-class")
+def daemon_command(
+    kind: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int,
+    ui_port: int,
+    master_url: str = "",
+    cores: str = WORKER_CORES,
+    memory: str = WORKER_MEMORY,
+    spark_class: str | None = None,
+) -> list[str]:
+    """The command line of a standalone daemon, in the order docker-compose spells it."""
+    spark_class = spark_class or str(spark_home() / "bin" / "spark-class")
     if kind == "master":
-        return [spark_class, MASTER_CLASS, "--host", "127.0.0.1", "--port", str(port),
+        return [spark_class, MASTER_CLASS, "--host", host, "--port", str(port),
                 "--webui-port", str(ui_port)]  # fmt: skip
-    return [spark_class, WORKER_CLASS, master_url, "--host", "127.0.0.1", "--port", str(port),
-            "--webui-port", str(ui_port), "--cores", WORKER_CORES, "--memory", WORKER_MEMORY]  # fmt: skip
+    return [spark_class, WORKER_CLASS, "--host", host, "--port", str(port),
+            "--webui-port", str(ui_port), "--cores", cores, "--memory", memory,
+            master_url]  # fmt: skip
 
 
 @dataclass
