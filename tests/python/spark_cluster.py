@@ -8,6 +8,7 @@ docker-compose's ``spark`` profile starts the same two daemons with the same arg
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -114,8 +115,9 @@ def cluster_env(base: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def spark_cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def start_cluster() -> Iterator[Cluster]:
+    """Start a master and a worker; stop them (by pid) and remove their dirs on exit."""
     base = Path(tempfile.mkdtemp(prefix="condo-cluster-"))
     for sub in ("logs", "work", "tmp"):
         (base / sub).mkdir()
@@ -167,3 +169,9 @@ def spark_cluster() -> Iterator[Cluster]:
         for proc in reversed(procs):
             _stop(proc)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster() -> Iterator[Cluster]:
+    with start_cluster() as cluster:
+        yield cluster
