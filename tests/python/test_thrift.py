@@ -63,7 +63,7 @@ def test_dbt_build_through_the_thrift_server_matches_postgres(fresh_db, tmp_path
             "CONDO_SPARK_DIR": str(spark_dir),
             "CONDO_SPARK_THRIFT_HOST": "127.0.0.1",
             "CONDO_SPARK_THRIFT_PORT": str(port),
-            "CONDO_DBT_THREADS": "1",
+            "CONDO_DBT_THREADS": "4",  # the server takes concurrent sessions
         }
         build = run_dbt(
             ["build"], workdir=tmp_path / "thrift-run", target="spark_thrift",
