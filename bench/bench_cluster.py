@@ -63,7 +63,7 @@ def main() -> None:
     times: dict[tuple[str, str], list[float]] = {}
     try:
         with start_cluster() as cluster:
-            modes = {"local[2]": "local[2]", "cluster": cluster.url}
+            modes = {"local": "local[2]", "cluster": cluster.url}
             for round_ in range(args.repeat):
                 order = list(modes.items()) if round_ % 2 == 0 else list(modes.items())[::-1]
                 for name, master in order:
@@ -87,7 +87,7 @@ def main() -> None:
     print("| step | local[2] s | cluster s | cluster / local |\n|---|---:|---:|---:|")
     for step, label in (("pipeline", "sample pipeline (condo pipeline)"),
                         ("load", f"load of {args.rows:,} transactions + parents (condo load)")):  # fmt: skip
-        local = statistics.median(times[("local[2]", step)])
+        local = statistics.median(times[("local", step)])
         remote = statistics.median(times[("cluster", step)])
         print(f"| {label} | {local:.1f} | {remote:.1f} | {remote / local:.2f} |")
 
