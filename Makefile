@@ -7,7 +7,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
 install: ## create .venv with the locked dependencies (installs uv first if needed)
 	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --extra thrift
 
 run: install ## run the whole pipeline on data/sample with the embedded database
 	.venv/bin/condo pipeline --source data/sample

@@ -13,8 +13,19 @@ import sys
 
 from spark_loaders.errors import CondoError
 
-COMMANDS = ("db", "dbt", "docs", "generate", "load", "export", "pipeline", "stream", "monitor")
-COMMANDS += ("bronze",)  # issue 16: bronze maintenance (compaction)
+COMMANDS = (
+    "db",
+    "dbt",
+    "docs",
+    "generate",
+    "load",
+    "export",
+    "pipeline",
+    "stream",
+    "monitor",
+    "bronze",
+    "thrift",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,8 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
+        from spark_loaders.spark_master import apply_master
         from spark_loaders.spark_session import get_spark
 
+        apply_master(args)
         spark = get_spark("condo-load", hive=args.target == "spark")
         return run_load(spark, args.paths, args)
     except CondoError as exc:

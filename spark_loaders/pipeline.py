@@ -17,6 +17,7 @@ from typing import Any
 
 from spark_loaders.dbt_env import dbt_environment
 from spark_loaders.errors import CondoError
+from spark_loaders.fsio import as_path, is_local
 from spark_loaders.paths import project_root
 
 TARGETS = ("postgres", "spark")
@@ -154,7 +155,7 @@ def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]]
 
 def run_pipeline(
     *,
-    source: Sequence[Path],
+    source: Sequence[str | Path],
     out: Path,
     target: str = "postgres",
     force: bool = False,
@@ -168,7 +169,7 @@ def run_pipeline(
     if compact_older_than is not None and compact_older_than < 0:
         raise CondoError("--compact-older-than must be zero or more days")
     for path in source:
-        if not Path(path).exists():
+        if is_local(path) and not as_path(path).exists():
             raise CondoError(f"source path does not exist: {path}")
     from spark_loaders.spark_session import get_spark
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from spark_loaders.errors import CondoError
 from spark_loaders.java_check import check_java
 from spark_loaders.paths import state_dir
+from spark_loaders.spark_master import configured_master, is_local_master
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -105,15 +106,21 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
         # whatever `python3` is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
+    if under_spark_submit() and os.environ.get("CONDO_SPARK_MASTER_EXPLICIT"):
+        # The entry script was given --master itself: it wins over spark-submit's.
+        builder = builder.master(configured_master())
     if not under_spark_submit():
+        master = configured_master()
         builder = (
-            builder.master(os.environ.get("CONDO_SPARK_MASTER", "local[*]"))
+            builder.master(master)
             .config("spark.driver.memory", os.environ.get("CONDO_SPARK_DRIVER_MEMORY", "4g"))
             .config("spark.ui.enabled", os.environ.get("CONDO_SPARK_UI", "false"))
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", os.environ.get("CONDO_SHUFFLE_PARTITIONS", "8"))
             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
         )
+        for key, value in cluster_settings(master).items():
+            builder = builder.config(key, value)
         jar = jdbc_jar()
         packages = None if jar else jdbc_packages()
         if jar:
@@ -145,7 +152,61 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
         builder._options.pop("spark.jars.packages", None)
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
+    ship_package(spark)
     return spark
+
+
+def cluster_settings(master: str) -> dict[str, str]:
+    """Settings that matter only when executors run in JVMs of their own (not ``local``):
+    executor memory and cores from ``$CONDO_SPARK_EXECUTOR_MEMORY`` /
+    ``$CONDO_SPARK_EXECUTOR_CORES`` when set, and the Python the workers run. The
+    interpreter path is this one (the venv with psycopg and pyarrow) unless
+    ``$PYSPARK_PYTHON`` says otherwise, so every worker needs a Python at that path."""
+    if is_local_master(master):
+        return {}
+    settings = {"spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+    for key, env in (
+        ("spark.executor.memory", "CONDO_SPARK_EXECUTOR_MEMORY"),
+        ("spark.executor.cores", "CONDO_SPARK_EXECUTOR_CORES"),
+        ("spark.cores.max", "CONDO_SPARK_CORES_MAX"),
+    ):
+        if os.environ.get(env):
+            settings[key] = os.environ[env]
+    return settings
+
+
+def package_zip(directory: Path) -> Path:
+    """A zip of the ``spark_loaders`` package (its ``.py`` files), as ``make dist`` builds."""
+    import zipfile
+
+    package = Path(__file__).resolve().parent
+    target = directory / "spark_loaders.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(package.rglob("*.py")):
+            archive.write(source, Path("spark_loaders") / source.relative_to(package))
+    return target
+
+
+def ship_package(spark: SparkSession) -> None:
+    """On a cluster, make ``spark_loaders`` importable by the executors' Python workers,
+    which do not share the driver's ``sys.path``: add a zip of the package to the session,
+    unless spark-submit already ships it (``--py-files``) or the package is itself loaded
+    from a zip."""
+    import tempfile
+
+    conf = spark.sparkContext.getConf()
+    if is_local_master(conf.get("spark.master", "local")):
+        return
+    if "spark_loaders" in (conf.get("spark.submit.pyFiles", "") or ""):
+        return
+    if not Path(__file__).resolve().parent.is_dir():
+        return
+    import atexit
+    import shutil
+
+    directory = Path(tempfile.mkdtemp(prefix="condo-pyfiles-"))
+    atexit.register(shutil.rmtree, directory, True)
+    spark.sparkContext.addPyFile(str(package_zip(directory)))
 
 
 JDBC_DRIVER_CLASS = "org.postgresql.Driver"

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from spark_loaders.export.models import MODEL_NAMES
+from spark_loaders.spark_master import add_master_argument, apply_master
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="postgres",
         help="where gold lives: PostgreSQL (default) or the Spark catalog",
     )
+    add_master_argument(parser)
 
 
 def _size(n: int) -> str:
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from spark_loaders.export import export_gold
     from spark_loaders.spark_session import get_spark, require_jdbc
 
+    apply_master(args)
     started = time.perf_counter()
     if args.target == "postgres":
         require_jdbc()

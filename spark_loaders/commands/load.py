@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spark_loaders.spark_master import apply_master
     from spark_loaders.spark_session import get_spark
 
+    apply_master(args)
     spark = get_spark("condo-load", hive=args.target == "spark")
     return run_load(spark, args.paths, args)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from spark_loaders.paths import lake_dir, sample_dir
+from spark_loaders.spark_master import add_master_argument, apply_master
 
 REPORTS = (
     ("transacoes_por_condominio", ["condominio_id"]),
@@ -20,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--source",
-        type=Path,
+        type=str,  # not Path: a URI such as s3a://bucket/x must keep its '//'
         nargs="+",
         default=None,
-        help="CSV files or directories to load (default: data/sample/)",
+        help="CSV files or directories (paths or URIs) to load (default: data/sample/)",
     )
     parser.add_argument(
         "--out",
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=40,
         help="rows of each report to print (default 40; 0 hides them)",
     )
+    add_master_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -97,6 +99,7 @@ def _is_number(arrow_type) -> bool:
 def run(args: argparse.Namespace) -> int:
     from spark_loaders.pipeline import run_pipeline
 
+    apply_master(args)
     source = args.source or [sample_dir()]
     out = (args.out or lake_dir() / "gold").resolve()
     result = run_pipeline(

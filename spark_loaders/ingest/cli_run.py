@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.report import IngestReport, make_console, summary_table
+from spark_loaders.spark_master import add_master_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write PostgreSQL bronze (default) or Spark tables for the dbt spark target",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-file progress lines")
+    add_master_argument(parser)
 
 
 def _rate(text: str) -> float:

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spark_loaders.errors import CondoError
+from spark_loaders.fsio import HadoopPath, as_path
 from spark_loaders.ingest.entities import ENTITY_ORDER
 
 
 @dataclass(frozen=True)
 class SourceFile:
     entity: str
-    path: Path
+    path: Path | HadoopPath
 
     @property
     def name(self) -> str:
@@ -30,7 +31,7 @@ def entity_of(name: str) -> str | None:
     return None
 
 
-def _is_candidate(path: Path) -> bool:
+def _is_candidate(path: Path | HadoopPath) -> bool:
     # Hidden files and editor/partial-download leftovers inside a directory are not extracts.
     return path.is_file() and not path.name.startswith((".", "~", "_"))
 
@@ -43,7 +44,7 @@ def discover(paths: Sequence[str | Path]) -> list[SourceFile]:
     """
     found: dict[Path, SourceFile] = {}
     for raw in paths:
-        path = Path(raw).expanduser()
+        path = as_path(raw)  # a local Path, or a HadoopPath for hdfs://, s3a://, ...
         if path.is_dir():
             for child in sorted(path.iterdir()):
                 entity = entity_of(child.name)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+from spark_loaders.spark_master import add_master_argument
+
 DEFAULT_MAX_FILES = 20
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_master_argument(parser)
     parser.add_argument(
         "--landing",
         metavar="DIR",

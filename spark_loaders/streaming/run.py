@@ -394,8 +394,10 @@ def graceful_signals() -> Iterator[tuple[threading.Event, threading.Event]]:
 def main(args: argparse.Namespace) -> int:
     """Entry point for ``condo stream`` and ``spark-submit spark_loaders/stream_files.py``."""
     from spark_loaders import connection
+    from spark_loaders.spark_master import apply_master
     from spark_loaders.spark_session import get_spark, under_spark_submit
 
+    apply_master(args)
     cfg = config_from_args(args)
     # Fail fast, before paying for Spark's start-up, on a bad layout or an unreachable database.
     check_layout(cfg.landing, cfg.archive)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from pg_helpers import scratch_database
+from spark_cluster import spark_cluster  # noqa: F401 (session fixture: a standalone cluster)
 
 from spark_loaders import connection
 
