@@ -32,6 +32,8 @@ class LedgerEntry:
     mode: str = "batch"
     stream_query_id: str | None = None
     stream_batch_id: int | None = None
+    reason: str | None = None  # a short code: changed_during_load, symlink, unreadable, ...
+    duplicate_of: int | None = None  # for a skip: the load whose records these are
 
 
 @dataclass(frozen=True)
@@ -66,10 +68,10 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             load_id, entity, source_file, source_path, content_hash, size_bytes, status,
             has_ids, rows_read, rows_loaded, rows_rejected, rows_repaired, rejects_by_reason,
             id_min, id_max, warnings, error, mode, stream_query_id, stream_batch_id,
-            started_at, finished_at
+            reason, duplicate_of, started_at, finished_at
         ) values (
             %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-            %s, clock_timestamp()
+            %s, %s, %s, clock_timestamp()
         )
         """,
         (
@@ -93,6 +95,8 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             entry.mode,
             entry.stream_query_id,
             entry.stream_batch_id,
+            entry.reason,
+            entry.duplicate_of,
             entry.started_at,
         ),
     )

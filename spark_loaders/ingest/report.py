@@ -28,6 +28,8 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     content_hash: str | None = None
+    reason: str | None = None  # ops.loads.reason
+    duplicate_of: int | None = None  # a skip: the load with the same records
     id_min: int | None = None
     id_max: int | None = None
 
