@@ -49,6 +49,8 @@ class Snapshot:
     taken_at: datetime
     entities: dict[str, EntityStats]
     stream: dict[str, Any] | None = None
+    # ops.stream_retries rows (path, reason, error, attempts); None when the table is absent
+    stream_retries: tuple[tuple[str, str, str | None, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,36 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
             )
     if snapshot.stream is not None:
         checks.append(_stream_check(snapshot, limits))
+    if snapshot.stream_retries is not None:
+        checks.append(stream_retries_check(snapshot.stream_retries))
     return checks
+
+
+def stream_retries_check(rows: tuple[tuple[str, str, str | None, int], ...]) -> Check:
+    """Files the stream has not loaded yet. A failed file (unreadable, changed during its
+    load, gone) is an error until it loads; a file only waiting to settle is a warning."""
+    if not rows:
+        return Check("stream.retries", "ok", "no file waiting for a retry", 0.0)
+    failed = [r for r in rows if r[1] != "not_settled"]
+    first = failed[0] if failed else rows[0]
+    name = Path(first[0]).name
+    return Check(
+        "stream.retries",
+        "error" if failed else "warn",
+        f"{len(failed)} failed and {len(rows) - len(failed)} unsettled file(s) queued for retry; "
+        f"{name}: {first[1]} after {first[3]} attempt(s): {first[2] or ''}".rstrip(": "),
+        float(len(rows)),
+    )
+
+
+def gather_stream_retries(conn) -> tuple[tuple[str, str, str | None, int], ...] | None:
+    """The stream's retry queue (``ops.stream_retries``), or None if no stream created it."""
+    if not conn.execute("select to_regclass('ops.stream_retries') is not null").fetchone()[0]:
+        return None
+    rows = conn.execute(
+        "select path, reason, error, attempts from ops.stream_retries order by first_failed_at"
+    ).fetchall()
+    return tuple((str(p), str(r), e, int(a)) for p, r, e, a in rows)
 
 
 def _stream_check(snapshot: Snapshot, limits: Thresholds) -> Check:
@@ -194,7 +225,7 @@ def gather(conn, *, since_hours: float, stream_status: Path | None) -> Snapshot:
             stream = json.loads(stream_status.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             stream = {"state": "unknown", "error": f"unreadable status file: {exc}"}
-    return Snapshot(now, entities, stream)
+    return Snapshot(now, entities, stream, gather_stream_retries(conn))
 
 
 def to_json(snapshot: Snapshot, checks: list[Check]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 
 from spark_loaders.dbt_env import dbt_environment, target_from_args
@@ -21,6 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def passthrough(args: list[str]) -> int:
+    """Run dbt. ``build``, ``run``, ``seed`` and ``snapshot`` on PostgreSQL hold the run lock
+    (``spark_loaders.run_lock``) while dbt runs; ``--no-wait`` fails instead of waiting."""
+    from spark_loaders.run_lock import NO_WAIT, dbt_takes_lock, exclusive_run
+
+    wait = NO_WAIT not in args
+    args = [a for a in args if a != NO_WAIT]
     env = dbt_environment(target_from_args(args))
     dbt = shutil.which(
         "dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
@@ -28,5 +35,8 @@ def passthrough(args: list[str]) -> int:
     if dbt is None:
         raise CondoError("dbt is not installed in this environment; run `make install`")
     os.chdir(project_root())
+    if dbt_takes_lock(args):
+        with exclusive_run(f"dbt {args[0] if args else ''}".strip(), wait=wait):
+            return subprocess.run([dbt, *args], env=env, check=False).returncode
     os.execve(dbt, [dbt, *args], env)
     return 0  # pragma: no cover - execve does not return

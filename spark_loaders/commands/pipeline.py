@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--force", action="store_true", help="reload files that were already loaded"
     )
     parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another pipeline or dbt build runs against the database",
+    )
+    parser.add_argument(
         "--max-rows",
         type=int,
         default=40,
@@ -91,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
 
     source = args.source or [sample_dir()]
     out = (args.out or lake_dir() / "gold").resolve()
-    result = run_pipeline(source=source, out=out, target=args.target, force=args.force)
+    if args.target == "postgres":
+        from spark_loaders.run_lock import exclusive_run
+
+        with exclusive_run("pipeline", wait=not args.no_wait):
+            result = run_pipeline(source=source, out=out, target=args.target, force=args.force)
+    else:
+        result = run_pipeline(source=source, out=out, target=args.target, force=args.force)
     print("\nStage timings: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.stages))
     if args.max_rows:
         print_reports(out, args.max_rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,111 @@ def run_stream_quiet(spark: Any, cfg: Any) -> Any:
     from spark_loaders.streaming.run import run_stream
 
     return run_stream(spark, cfg, log=lambda _line: None)
+
+
+def _bronze_lines(db: Any, name: str) -> int:
+    with psycopg.connect(db.url()) as conn:
+        return conn.execute(
+            "select count(*) from bronze.transacoes where _source_file = %s", (name,)
+        ).fetchone()[0]
+
+
+def _monitor(status_file: Path) -> tuple[int, dict[str, Any]]:
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "spark_loaders.cli", "monitor", "--format", "json"]
+    done = subprocess.run(
+        [*cmd, "--stream-status", str(status_file)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    return done.returncode, checks
+
+
+def test_a_failing_file_is_retried_with_backoff_and_does_not_stop_the_stream(
+    spark, fresh_db, tmp_path: Path, monkeypatch
+) -> None:
+    from test_stream import Background, wait_for
+
+    from spark_loaders.ingest import file_load
+
+    cfg = config(tmp_path, settle_seconds=0.0, retry_base_seconds=0.5)
+    landing = Path(cfg.landing)
+    live = drop(landing, "transacoes_a.csv", _tx(1))
+    drop(landing, "transacoes_b.csv", _tx(2))
+    original = file_load.copy_lines
+
+    def exporter_still_writing(checked, entity, *, source_file, load_id):
+        # Every time the loader has parsed transacoes_a.csv, more of it arrives.
+        if source_file == "transacoes_a.csv":
+            with live.open("ab") as handle:
+                handle.write(b"9,9,2024-03-09,9.00\n")
+        return original(checked, entity, source_file=source_file, load_id=load_id)
+
+    monkeypatch.setattr(file_load, "copy_lines", exporter_still_writing)
+    first = run_stream_quiet(spark, cfg)
+    # b went in; a failed in the micro-batch and again in the run's final retry, and waits.
+    assert first.totals["files_loaded"] == 1 and first.pending_retries == 1
+    assert first.exit_code == 1
+    assert _bronze_lines(fresh_db, "transacoes_b.csv") == 1
+    with psycopg.connect(fresh_db.url()) as conn:
+        ((reason, attempts),) = conn.execute(
+            "select reason, attempts from ops.stream_retries"
+        ).fetchall()
+        assert reason == "changed_during_load" and attempts >= 2
+    code, checks = _monitor(cfg.status_file)
+    assert code == 2 and checks["stream.retries"]["level"] == "error"
+    assert "transacoes_a.csv" in checks["stream.retries"]["message"]
+
+    # The writer is done. A running stream retries a on its own (it was archived meanwhile)
+    # while other files keep arriving and loading.
+    monkeypatch.setattr(file_load, "copy_lines", original)
+    bg = Background(spark, replace(cfg, available_now=False, trigger_seconds=0.5))
+    try:
+        drop(landing, "transacoes_c.csv", _tx(3))
+        wait_for(lambda: _bronze_lines(fresh_db, "transacoes_a.csv") > 0, 90, "a's retry")
+        wait_for(lambda: _bronze_lines(fresh_db, "transacoes_c.csv") == 1, 90, "c to load")
+    finally:
+        bg.finish()
+    assert bg.error is None
+    lines = len(live.read_bytes().splitlines()) if live.exists() else None
+    archived = Path(cfg.archive) / str(live).lstrip("/")
+    lines = lines or len(archived.read_bytes().splitlines())
+    assert _bronze_lines(fresh_db, "transacoes_a.csv") == lines - 1
+    with psycopg.connect(fresh_db.url()) as conn:
+        assert conn.execute("select count(*) from ops.stream_retries").fetchone()[0] == 0
+    statuses = _ledger(fresh_db)["transacoes_a.csv"]
+    assert statuses[-1] == "loaded" and set(statuses[:-1]) == {"failed"}
+    code, checks = _monitor(cfg.status_file)
+    assert checks["stream.retries"]["level"] == "ok"
+
+
+def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_path: Path) -> None:
+    import threading
+
+    cfg = config(tmp_path, settle_seconds=1.5)
+    landing = Path(cfg.landing)
+    path = landing / "transacoes_slow.csv"
+    path.write_bytes(_tx(1))  # not the write-then-rename convention: a slow copy in place
+    done = threading.Event()
+
+    def slow_copy() -> None:
+        for n in range(2, 12):
+            time.sleep(0.3)
+            with path.open("ab") as handle:
+                handle.write(f"{n},{n},2024-03-01,{n}.00\n".encode())
+        done.set()
+
+    writer = threading.Thread(target=slow_copy, daemon=True)
+    writer.start()
+    result = run_stream_quiet(spark, cfg)
+    writer.join(30)
+    assert done.is_set()
+    assert result.totals["files_loaded"] == 1
+    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 11
+    assert _ledger(fresh_db) == {"transacoes_slow.csv": ["loaded"]}
