@@ -151,24 +151,32 @@ def test_a_failing_file_is_retried_with_backoff_and_does_not_stop_the_stream(
 def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_path: Path) -> None:
     import threading
 
-    cfg = config(tmp_path, settle_seconds=1.5)
+    from test_stream import Background, wait_for
+
+    cfg = config(tmp_path, available_now=False, trigger_seconds=0.5, settle_seconds=1.5)
     landing = Path(cfg.landing)
     path = landing / "transacoes_slow.csv"
-    path.write_bytes(_tx(1))  # not the write-then-rename convention: a slow copy in place
     done = threading.Event()
 
     def slow_copy() -> None:
-        for n in range(2, 12):
+        # Not the write-then-rename convention: a slow copy straight into the landing dir.
+        path.write_bytes(_tx(1))
+        for n in range(2, 16):
             time.sleep(0.3)
             with path.open("ab") as handle:
                 handle.write(f"{n},{n},2024-03-01,{n}.00\n".encode())
         done.set()
 
-    writer = threading.Thread(target=slow_copy, daemon=True)
-    writer.start()
-    result = run_stream_quiet(spark, cfg)
-    writer.join(30)
-    assert done.is_set()
-    assert result.totals["files_loaded"] == 1
-    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 11
+    bg = Background(spark, cfg)
+    try:
+        wait_for(lambda: (Path(cfg.checkpoint) / "metadata").exists(), 60, "the query to start")
+        writer = threading.Thread(target=slow_copy, daemon=True)
+        writer.start()
+        wait_for(done.is_set, 30, "the slow copy to finish")
+        wait_for(lambda: _bronze_lines(fresh_db, "transacoes_slow.csv") > 0, 60, "the load")
+        time.sleep(2)
+    finally:
+        bg.finish()
+    assert bg.error is None, bg.error
+    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 15
     assert _ledger(fresh_db) == {"transacoes_slow.csv": ["loaded"]}
