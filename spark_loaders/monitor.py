@@ -113,6 +113,9 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
             )
     if snapshot.stream is not None:
         checks.append(_stream_check(snapshot, limits))
+        dead = stream_process_check(snapshot.stream)
+        if dead is not None:
+            checks.append(dead)
     if snapshot.stream_retries is not None:
         checks.append(stream_retries_check(snapshot.stream_retries))
     return checks
@@ -133,6 +136,54 @@ def stream_retries_check(rows: tuple[tuple[str, str, str | None, int], ...]) -> 
         f"{name}: {first[1]} after {first[3]} attempt(s): {first[2] or ''}".rstrip(": "),
         float(len(rows)),
     )
+
+
+def stream_process_check(status: dict[str, Any]) -> Check | None:
+    """A status file that says the stream is working while its process is gone (killed,
+    machine rebooted) is an error: nothing is ingesting. ``process_alive`` is filled in by
+    :func:`gather` for a status written on this host."""
+    if status.get("state") not in ("starting", "running", "idle"):
+        return None
+    if status.get("process_alive") is not False:
+        return None
+    return Check(
+        "stream.process",
+        "error",
+        f"the status file says {status.get('state')} but process {status.get('pid')} on "
+        f"{status.get('host')} is gone: the stream is not running",
+        None,
+    )
+
+
+def process_alive(pid: Any) -> bool | None:
+    """Whether ``pid`` runs on this machine (None when it cannot be told)."""
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (TypeError, ValueError, OSError):
+        return None
+    return True
+
+
+def connect_or_explain(info, psycopg):
+    """A connection, or a one-line CondoError (exit 2) naming the server that is down."""
+    from spark_loaders.errors import CondoError
+
+    try:
+        kwargs = dict(info.psycopg_kwargs())
+        kwargs.setdefault("connect_timeout", 10)
+        return psycopg.connect(**kwargs)
+    except psycopg.OperationalError as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CondoError(
+            f"monitor: cannot reach PostgreSQL at {info.url(hide_password=True)} "
+            f"({info.source}): {detail.strip()}"
+        ) from None
 
 
 def gather_stream_retries(conn) -> tuple[tuple[str, str, str | None, int], ...] | None:
@@ -225,6 +276,11 @@ def gather(conn, *, since_hours: float, stream_status: Path | None) -> Snapshot:
             stream = json.loads(stream_status.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             stream = {"state": "unknown", "error": f"unreadable status file: {exc}"}
+        else:
+            import socket
+
+            if stream.get("pid") is not None and stream.get("host") == socket.gethostname():
+                stream["process_alive"] = process_alive(stream["pid"])
     return Snapshot(now, entities, stream, gather_stream_retries(conn))
 
 

@@ -45,8 +45,8 @@ def run(args: argparse.Namespace) -> int:
         reject_rate_error=args.reject_rate_error,
     )
     status_file = args.stream_status or state_dir() / "stream" / "status.json"
-    info = connection.resolve()
-    with psycopg.connect(**info.psycopg_kwargs()) as conn:
+    info = connection.resolve(start=False)  # never start the embedded server: report it
+    with monitor.connect_or_explain(info, psycopg) as conn:
         snapshot = monitor.gather(conn, since_hours=limits.since_hours, stream_status=status_file)
     checks = monitor.evaluate(snapshot, limits)
     level = monitor.overall(checks)
@@ -57,12 +57,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=f"condo monitor: {level.upper()}")
+        # Messages quote file names, headers and errors: Text objects are never parsed as
+        # markup, so "[/]" or "[bold]" in them prints literally.
+        table = Table(title=Text(f"condo monitor: {level.upper()}"))
         for column in ("check", "level", "detail"):
             table.add_column(column)
         colours = {"ok": "green", "warn": "yellow", "error": "red"}
         for check in checks:
-            table.add_row(check.name, f"[{colours[check.level]}]{check.level}[/]", check.message)
-        Console().print(table)
+            table.add_row(
+                Text(check.name), Text(check.level, style=colours[check.level]), Text(check.message)
+            )
+        Console(emoji=False).print(table)
     return EXIT[level]

@@ -54,7 +54,7 @@ def print_reports(out: Path, max_rows: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False, emoji=False)  # report values are user text
     for model, order in REPORTS:
         path = out / model
         table = ds.dataset(path, format="parquet", partitioning="hive").to_table()

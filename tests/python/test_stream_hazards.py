@@ -161,7 +161,7 @@ def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_
     def slow_copy() -> None:
         # Not the write-then-rename convention: a slow copy straight into the landing dir.
         path.write_bytes(_tx(1))
-        for n in range(2, 16):
+        for n in range(2, 31):
             time.sleep(0.3)
             with path.open("ab") as handle:
                 handle.write(f"{n},{n},2024-03-01,{n}.00\n".encode())
@@ -172,11 +172,11 @@ def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_
         wait_for(lambda: (Path(cfg.checkpoint) / "metadata").exists(), 60, "the query to start")
         writer = threading.Thread(target=slow_copy, daemon=True)
         writer.start()
-        wait_for(done.is_set, 30, "the slow copy to finish")
+        wait_for(done.is_set, 60, "the slow copy to finish")
         wait_for(lambda: _bronze_lines(fresh_db, "transacoes_slow.csv") > 0, 60, "the load")
         time.sleep(2)
     finally:
         bg.finish()
     assert bg.error is None, bg.error
-    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 15
+    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 30
     assert _ledger(fresh_db) == {"transacoes_slow.csv": ["loaded"]}
