@@ -158,3 +158,23 @@ def test_header_quotes_are_cut_to_200_characters(spark, fresh_db, tmp_path) -> N
     assert "header has:" in error
     quoted = error.split("header has: ", 1)[1]
     assert len(quoted) <= 201 and "SECRET-DATA-LINE" not in error
+
+
+def test_an_older_ledger_gets_the_new_columns(fresh_db) -> None:
+    import psycopg
+
+    from spark_loaders.ingest.ddl import ensure_schema
+
+    with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
+        ensure_schema(conn)
+        # A database created before reason/duplicate_of existed.
+        conn.execute("alter table ops.loads drop column reason, drop column duplicate_of")
+        ensure_schema(conn)
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'ops' and table_name = 'loads'"
+            )
+        }
+    assert {"reason", "duplicate_of"} <= columns
