@@ -36,8 +36,16 @@ def test_files_with_old_future_or_equal_mtimes_are_ingested_across_a_restart(
     cfg = config(tmp_path)
     landing = Path(cfg.landing)
     drop(landing, "transacoes_now.csv", _tx(1))
+    # A symbolic link to a file outside the landing directory: refused, never followed.
+    secret = tmp_path / "outside.csv"
+    secret.write_bytes(HEADER + b"1,1,2024-03-01,TOP-SECRET\n")
+    os.symlink(secret, landing / "transacoes_link.csv")
     first = run_stream_quiet(spark, cfg)
-    assert first.totals["files_loaded"] == 1
+    assert first.totals["files_loaded"] == 1 and first.totals["files_rejected"] == 1
+    assert sorted(p.name for p in cfg.rejected.iterdir()) == ["transacoes_link.csv.reason.txt"]
+    reason = (cfg.rejected / "transacoes_link.csv.reason.txt").read_text()
+    assert "symlink" in reason and "TOP-SECRET" not in reason
+    assert secret.read_bytes().endswith(b"TOP-SECRET\n")  # the target is left alone
 
     now = time.time()
     old = drop(landing, "transacoes_old.csv", _tx(2))  # cp -p / rsync -a / tar: 30 days old
@@ -56,7 +64,8 @@ def test_files_with_old_future_or_equal_mtimes_are_ingested_across_a_restart(
     third = run_stream_quiet(spark, cfg)
     assert third.totals["files_loaded"] == 1
     assert _ledger(fresh_db) == {
-        f"transacoes_{n}.csv": ["loaded"] for n in ("now", "old", "future", "same", "older")
+        **{f"transacoes_{n}.csv": ["loaded"] for n in ("now", "old", "future", "same", "older")},
+        "transacoes_link.csv": ["rejected"],
     }
 
 
@@ -157,12 +166,23 @@ def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_
     landing = Path(cfg.landing)
     path = landing / "transacoes_slow.csv"
     done = threading.Event()
+    written = [0]
+
+    def seen_by_loader() -> bool:
+        with psycopg.connect(fresh_db.url()) as conn:
+            return conn.execute("select count(*) from ops.loads").fetchone()[0] > 0
 
     def slow_copy() -> None:
         # Not the write-then-rename convention: a slow copy straight into the landing dir.
+        # It goes on for 12 s, or until the loader touches the file (a loader that does not
+        # wait for the file to settle does so within a trigger or two).
         path.write_bytes(_tx(1))
-        for n in range(2, 31):
+        written[0] = 1
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and not seen_by_loader():
             time.sleep(0.3)
+            written[0] += 1
+            n = written[0]
             with path.open("ab") as handle:
                 handle.write(f"{n},{n},2024-03-01,{n}.00\n".encode())
         done.set()
@@ -178,5 +198,5 @@ def test_a_file_written_in_place_is_loaded_once_it_settles(spark, fresh_db, tmp_
     finally:
         bg.finish()
     assert bg.error is None, bg.error
-    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == 30
+    assert _bronze_lines(fresh_db, "transacoes_slow.csv") == written[0]
     assert _ledger(fresh_db) == {"transacoes_slow.csv": ["loaded"]}
