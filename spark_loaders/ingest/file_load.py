@@ -142,7 +142,7 @@ def load_file(
         )
         result.load_id = entry.load_id
         staging = Staging(entity, entry.load_id)
-        previous = ledger.find_loaded(conn, entity.name, scan.content_hash)
+        previous = ledger.find_loaded(conn, entity.name, scan.content_hash, scan.sha256)
 
         def on_header(cmap: ColumnMap) -> None:
             entry.has_ids = cmap.has_ids

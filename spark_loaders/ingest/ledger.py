@@ -52,11 +52,18 @@ def db_now(conn: psycopg.Connection) -> datetime:
     return conn.execute("select clock_timestamp()").fetchone()[0]
 
 
-def find_loaded(conn: psycopg.Connection, entity: str, content_hash: str) -> PreviousLoad | None:
+def find_loaded(
+    conn: psycopg.Connection, entity: str, content_hash: str, bytes_hash: str | None = None
+) -> PreviousLoad | None:
+    """The loaded entry with these records. Ledgers written before the content identity was
+    computed on records hold the SHA-256 of the bytes, so that hash matches too (a file that
+    lacked its final newline or had CRLF then got a different hash)."""
+    hashes = [content_hash] + ([bytes_hash] if bytes_hash and bytes_hash != content_hash else [])
     row = conn.execute(
         "select load_id, has_ids, id_min, id_max from ops.loads "
-        "where entity = %s and content_hash = %s and status = 'loaded'",
-        (entity, content_hash),
+        "where entity = %s and content_hash = any(%s) and status = 'loaded' "
+        "order by load_id desc limit 1",
+        (entity, hashes),
     ).fetchone()
     return PreviousLoad(*row) if row else None
 

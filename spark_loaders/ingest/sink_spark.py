@@ -181,7 +181,7 @@ class SparkTargetLoader:
                 r
                 for r in ledger
                 if r["entity"] == entity.name
-                and r["content_hash"] == scan.content_hash
+                and r["content_hash"] in (scan.content_hash, scan.sha256)
                 and r["status"] == "loaded"
             ),
             None,

@@ -178,3 +178,16 @@ def test_an_older_ledger_gets_the_new_columns(fresh_db) -> None:
             )
         }
     assert {"reason", "duplicate_of"} <= columns
+
+
+def test_a_ledger_written_with_byte_hashes_still_skips_the_same_file(spark, fresh_db) -> None:
+    import hashlib
+
+    first = load(spark, SAMPLE / "transacoes.csv")
+    assert first.files[0].status == "loaded"
+    # What the loader before the records identity wrote: the SHA-256 of the bytes.
+    raw = hashlib.sha256((SAMPLE / "transacoes.csv").read_bytes()).hexdigest()
+    rows(fresh_db, "update ops.loads set content_hash = %s returning 1", (raw,))
+    again = load(spark, SAMPLE / "transacoes.csv")
+    assert again.files[0].status == "skipped"
+    assert scalar(fresh_db, "select count(*) from bronze.transacoes") == 22
