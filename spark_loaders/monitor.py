@@ -114,6 +114,8 @@ class Snapshot:
     volumes: dict[str, list[int]] = field(default_factory=dict)  # rows per load, latest first
     orphans: dict[str, OrphanStats] = field(default_factory=dict)
     disks: list[DiskStats] = field(default_factory=list)
+    # ops.stream_retries rows (path, reason, error, attempts); None when the table is absent
+    stream_retries: tuple[tuple[str, str, str | None, int], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,11 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
             )
     if snapshot.stream is not None:
         checks.append(_stream_check(snapshot, limits))
+        dead = stream_process_check(snapshot.stream)
+        if dead is not None:
+            checks.append(dead)
+    if snapshot.stream_retries is not None:
+        checks.append(stream_retries_check(snapshot.stream_retries))
     if limits.expect_stream:
         checks.append(stream_down_check(snapshot, limits))
     if snapshot.dbt is not None:
@@ -370,6 +377,81 @@ def stream_down_check(snapshot: Snapshot, limits: Thresholds) -> Check:
     return Check("stream.up", "ok", f"stream {state}", 1.0)
 
 
+def stream_retries_check(rows: tuple[tuple[str, str, str | None, int], ...]) -> Check:
+    """Files the stream has not loaded yet. A failed file (unreadable, changed during its
+    load, gone) is an error until it loads; a file only waiting to settle is a warning."""
+    if not rows:
+        return Check("stream.retries", "ok", "no file waiting for a retry", 0.0)
+    failed = [r for r in rows if r[1] != "not_settled"]
+    first = failed[0] if failed else rows[0]
+    name = Path(first[0]).name
+    return Check(
+        "stream.retries",
+        "error" if failed else "warn",
+        f"{len(failed)} failed and {len(rows) - len(failed)} unsettled file(s) queued for retry; "
+        f"{name}: {first[1]} after {first[3]} attempt(s): {first[2] or ''}".rstrip(": "),
+        float(len(rows)),
+    )
+
+
+def stream_process_check(status: dict[str, Any]) -> Check | None:
+    """A status file that says the stream is working while its process is gone (killed,
+    machine rebooted) is an error: nothing is ingesting. ``process_alive`` is filled in by
+    :func:`gather` for a status written on this host."""
+    if status.get("state") not in ("starting", "running", "idle"):
+        return None
+    if status.get("process_alive") is not False:
+        return None
+    return Check(
+        "stream.process",
+        "error",
+        f"the status file says {status.get('state')} but process {status.get('pid')} on "
+        f"{status.get('host')} is gone: the stream is not running",
+        None,
+    )
+
+
+def process_alive(pid: Any) -> bool | None:
+    """Whether ``pid`` runs on this machine (None when it cannot be told)."""
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (TypeError, ValueError, OSError):
+        return None
+    return True
+
+
+def connect_or_explain(info, psycopg):
+    """A connection, or a one-line CondoError (exit 2) naming the server that is down."""
+    from spark_loaders.errors import CondoError
+
+    try:
+        kwargs = dict(info.psycopg_kwargs())
+        kwargs.setdefault("connect_timeout", 10)
+        return psycopg.connect(**kwargs)
+    except psycopg.OperationalError as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CondoError(
+            f"monitor: cannot reach PostgreSQL at {info.url(hide_password=True)} "
+            f"({info.source}): {detail.strip()}"
+        ) from None
+
+
+def gather_stream_retries(conn) -> tuple[tuple[str, str, str | None, int], ...] | None:
+    """The stream's retry queue (``ops.stream_retries``), or None if no stream created it."""
+    if not conn.execute("select to_regclass('ops.stream_retries') is not null").fetchone()[0]:
+        return None
+    rows = conn.execute(
+        "select path, reason, error, attempts from ops.stream_retries order by first_failed_at"
+    ).fetchall()
+    return tuple((str(p), str(r), e, int(a)) for p, r, e, a in rows)
+
+
 def _stream_check(snapshot: Snapshot, limits: Thresholds) -> Check:
     status = snapshot.stream or {}
     state = status.get("state")
@@ -467,6 +549,11 @@ def gather(
             stream = json.loads(stream_status.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             stream = {"state": "unknown", "error": f"unreadable status file: {exc}"}
+        else:
+            import socket
+
+            if stream.get("pid") is not None and stream.get("host") == socket.gethostname():
+                stream["process_alive"] = process_alive(stream["pid"])
     return Snapshot(
         now,
         entities,
@@ -475,6 +562,7 @@ def gather(
         volumes=gather_volumes(conn, volume_history) if exists else {},
         orphans=gather_orphans(conn),
         disks=gather_disks(conn, disk_paths or {}),
+        stream_retries=gather_stream_retries(conn),
     )
 
 

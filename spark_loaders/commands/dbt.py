@@ -43,8 +43,13 @@ def run_results_file(args: list[str], env: dict[str, str]) -> Path:
 
 
 def passthrough(args: list[str]) -> int:
-    from spark_loaders import ops_history
+    """Run dbt and record its results in ``ops.dbt_runs`` (PostgreSQL targets). ``build``,
+    ``run``, ``seed`` and ``snapshot`` on PostgreSQL hold the run lock
+    (``spark_loaders.run_lock``) while dbt runs; ``--no-wait`` fails instead of waiting."""
+    from spark_loaders.run_lock import NO_WAIT, dbt_takes_lock, exclusive_run
 
+    wait = NO_WAIT not in args
+    args = [a for a in args if a != NO_WAIT]
     target = target_from_args(args)
     env = dbt_environment(target)
     dbt = shutil.which(
@@ -52,6 +57,17 @@ def passthrough(args: list[str]) -> int:
     )
     if dbt is None:
         raise CondoError("dbt is not installed in this environment; run `make install`")
+    if dbt_takes_lock(args):
+        with exclusive_run(f"dbt {args[0]}", wait=wait):
+            return run_and_record(dbt, args, env, target)
+    return run_and_record(dbt, args, env, target)
+
+
+def run_and_record(dbt: str, args: list[str], env: dict[str, str], target: str | None) -> int:
+    """dbt as a child process (not execve: the run lock and the history need this process
+    after dbt ends); its exit code is passed through unchanged."""
+    from spark_loaders import ops_history
+
     started = ops_history.now_utc()
     process = subprocess.Popen([dbt, *args], env=env, cwd=project_root())
     try:

@@ -145,8 +145,8 @@ def take_snapshot(limits, status_file: Path):
 
     from spark_loaders import connection, monitor
 
-    info = connection.resolve("monitor")
-    with psycopg.connect(**info.psycopg_kwargs(), connect_timeout=10) as conn:
+    info = connection.resolve("monitor", start=False)  # never start the embedded server
+    with monitor.connect_or_explain(info, psycopg) as conn:
         snapshot = monitor.gather(
             conn,
             since_hours=limits.since_hours,
@@ -214,12 +214,11 @@ def print_table(checks, level: str) -> None:
 def notify(url: str, snapshot, checks) -> None:
     import psycopg
 
-    from spark_loaders import connection
+    from spark_loaders import connection, monitor
     from spark_loaders.alerting.notify import notify as deliver
 
-    with psycopg.connect(
-        **connection.resolve("monitor").psycopg_kwargs(), connect_timeout=10
-    ) as conn:
+    info = connection.resolve("monitor", start=False)
+    with monitor.connect_or_explain(info, psycopg) as conn:
         sent = deliver(conn, url, checks, snapshot.taken_at)
     word = f"notified {len(sent)} change(s)" if sent else "no change to notify"
     print(f"condo monitor: {word}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
 from pathlib import Path
 
 from spark_loaders.paths import lake_dir, sample_dir
@@ -45,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(`condo bronze compact --older-than DAYS`; postgres target only)",
     )
     parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once if another pipeline or dbt build runs against the database",
+    )
+    parser.add_argument(
         "--max-rows",
         type=int,
         default=40,
@@ -59,7 +65,7 @@ def print_reports(out: Path, max_rows: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False, emoji=False)  # report values are user text
     for model, order in REPORTS:
         path = out / model
         table = ds.dataset(path, format="parquet", partitioning="hive").to_table()
@@ -98,17 +104,26 @@ def _is_number(arrow_type) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from spark_loaders.pipeline import run_pipeline
+    from spark_loaders.run_lock import exclusive_run
 
     apply_master(args)
     source = args.source or [sample_dir()]
     out = (args.out or lake_dir() / "gold").resolve()
-    result = run_pipeline(
-        source=source,
-        out=out,
-        target=args.target,
-        force=args.force,
-        compact_older_than=args.compact_older_than,
+
+    # The run lock lives in PostgreSQL: a spark-target pipeline has nothing to serialise on.
+    lock = (
+        exclusive_run("pipeline", wait=not args.no_wait)
+        if args.target == "postgres"
+        else nullcontext()
     )
+    with lock:
+        result = run_pipeline(
+            source=source,
+            out=out,
+            target=args.target,
+            force=args.force,
+            compact_older_than=args.compact_older_than,
+        )
     print("\nStage timings: " + ", ".join(f"{s.name} {s.seconds:.1f}s" for s in result.stages))
     if args.max_rows:
         print_reports(out, args.max_rows)

@@ -107,7 +107,8 @@ def export_gold(
             if target == "postgres":
                 require_jdbc(spark)
                 info = connection.resolve("transformer")
-                with read_gold.PgSnapshot(info, gold_schema) as snap:
+                tables = [model.name for model in selected]
+                with read_gold.PgSnapshot(info, gold_schema, tables) as snap:
                     for model in selected:
                         staged.append(
                             _stage_postgres(

@@ -6,11 +6,19 @@ count and the bounds of its split column) and every JDBC partition imports the s
 snapshot before it reads. So the partitions of one table, and the tables of one export,
 all see the same committed state even if ``dbt build`` replaces a table meanwhile, and the
 row count measured up front is exactly the row count the export must write.
+
+The gold tables are locked (``ACCESS SHARE``) *before* the snapshot is taken. PostgreSQL
+resolves a table name against the current catalog, not the transaction's snapshot: without
+the lock, a ``dbt build`` that swaps a new gold table in after the snapshot was taken makes
+the name point at a table whose rows the snapshot cannot see, and the export writes an empty
+dataset. With the lock, dbt's swap waits until the export is done (or, if the swap is already
+in progress, the export waits for it and reads the new table whole).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from types import TracebackType
@@ -73,9 +81,10 @@ def plan_read(
 class PgSnapshot:
     """A read-only repeatable-read transaction whose snapshot JDBC readers can share."""
 
-    def __init__(self, info: ConnectionInfo, schema: str) -> None:
+    def __init__(self, info: ConnectionInfo, schema: str, tables: Sequence[str] = ()) -> None:
         self.info = info
         self.schema = schema
+        self.tables = tuple(tables)  # locked before the snapshot is taken
         self.snapshot_id: str | None = None
         self._conn: psycopg.Connection | None = None
 
@@ -89,6 +98,7 @@ class PgSnapshot:
             ) from None
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         conn.read_only = True
+        self._lock_tables(conn)
         try:
             self.snapshot_id = conn.execute("select pg_export_snapshot()").fetchone()[0]
         except psycopg.Error:
@@ -98,6 +108,39 @@ class PgSnapshot:
             self.snapshot_id = None
         self._conn = conn
         return self
+
+    def _lock_tables(self, conn: psycopg.Connection, attempts: int = 5) -> None:
+        """``LOCK TABLE`` the existing tables as the transaction's first statement (a lock
+        statement does not fix a repeatable-read snapshot; the next query does)."""
+        if not self.tables:
+            return
+        for attempt in range(attempts):
+            conn.autocommit = True
+            names = [
+                name
+                for name in self.tables
+                if conn.execute(
+                    "select to_regclass(%s) is not null",
+                    (
+                        sql.SQL("{}.{}")
+                        .format(sql.Identifier(self.schema), sql.Identifier(name))
+                        .as_string(conn),
+                    ),
+                ).fetchone()[0]
+            ]
+            conn.autocommit = False
+            if not names:
+                return
+            statement = sql.SQL("lock table {} in access share mode").format(
+                sql.SQL(", ").join(sql.Identifier(self.schema, n) for n in names)
+            )
+            try:
+                conn.execute(statement)
+                return
+            except psycopg.errors.UndefinedTable:
+                conn.rollback()  # dropped between the check and the lock: look again
+                if attempt == attempts - 1:
+                    raise
 
     def __exit__(
         self,

@@ -65,7 +65,7 @@ def ingest_files(
     else:
         loader = _spark_loader(spark, force=force, run=run)
     for index, source in enumerate(files, start=1):
-        shown.start(index, source.entity, source.path, source.path.stat().st_size)
+        shown.start(index, source.entity, source.path, _size(source))
         result = loader(source)
         report.files.append(result)
         shown.finish(index, result, time.monotonic() - started)
@@ -100,3 +100,11 @@ def _spark_loader(spark: SparkSession, *, force: bool, run: RunContext):
 
     loader = SparkTargetLoader(spark, force=force, run=run)
     return loader.load
+
+
+def _size(source) -> int:
+    """The size to show; a symbolic link's own (it is never followed), 0 if unreadable."""
+    try:
+        return source.path.lstat().st_size if source.symlink else source.path.stat().st_size
+    except OSError:
+        return 0

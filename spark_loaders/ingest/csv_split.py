@@ -92,6 +92,33 @@ def physical_lines(lines: Iterable[str]) -> Iterator[str]:
         yield line
 
 
+def continues_open(line: str) -> bool:
+    """Given that the record so far ends inside a quoted field, does it still do so after
+    ``line``? Scans ``line`` once, with the grammar of :func:`split_record`; this is what
+    keeps a record spanning many lines (or an unclosed quote) linear instead of re-splitting
+    the growing record at every line."""
+    pos, end, inside = 0, len(line), True
+    while True:
+        if inside:
+            quote = line.find('"', pos)
+            if quote < 0:
+                return True
+            if quote + 1 < end and line[quote + 1] == '"':
+                pos = quote + 2  # a doubled quote inside the field
+                continue
+            pos, inside = quote + 1, False
+            if pos == end or line[pos] != ",":
+                return False  # the record ends here (or its quoting is malformed)
+            pos += 1
+        if pos < end and line[pos] == '"':
+            pos, inside = pos + 1, True
+            continue
+        comma = line.find(",", pos)
+        if comma < 0:
+            return False
+        pos = comma + 1
+
+
 def iter_records(lines: Iterable[str]) -> Iterator[Record]:
     """Records (blank lines skipped) from physical lines without their terminators."""
     start = 0
@@ -102,11 +129,16 @@ def iter_records(lines: Iterable[str]) -> Iterator[Record]:
             if is_blank(line):
                 continue
             start = number
-        parts.append(line)
-        text = "\n".join(parts) if len(parts) > 1 else line
-        result = split_record(text)
+            parts.append(line)
+            result = split_record(line)
+        else:
+            parts.append(line)
+            if continues_open(line):
+                continue
+            result = split_record("\n".join(parts))
         if result is OPEN:
             continue
+        text = "\n".join(parts) if len(parts) > 1 else line
         parts = []
         fields = None if result is MALFORMED else result
         yield Record(start, number, text, fields)  # type: ignore[arg-type]

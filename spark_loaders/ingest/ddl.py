@@ -119,10 +119,14 @@ create table if not exists ops.loads (
     stream_query_id text,
     stream_batch_id bigint,
     replaced_by bigint,
+    reason text,
+    duplicate_of bigint,
     started_at timestamptz not null,
     finished_at timestamptz not null,
     check (rows_read = rows_loaded + rows_rejected)
 );
+alter table ops.loads add column if not exists reason text;
+alter table ops.loads add column if not exists duplicate_of bigint;
 create unique index if not exists loads_one_loaded_per_content
     on ops.loads (entity, content_hash) where status = 'loaded';
 create index if not exists loads_by_file on ops.loads (source_file, started_at);
@@ -161,9 +165,21 @@ def expected_relations() -> list[str]:
     return names
 
 
+# Columns added to ops.loads after its first release; a database without them is upgraded.
+LATER_LOADS_COLUMNS = ("reason", "duplicate_of")
+
+
 def _schema_complete(conn: psycopg.Connection) -> bool:
-    """True when every relation exists and the bronze tables are partitioned. Reads only the
-    catalog (``to_regclass`` takes no lock), so it never waits for a running load."""
+    """True when every relation exists, the bronze tables are partitioned and ``ops.loads``
+    has every column. Reads only the catalog (``to_regclass`` takes no lock), so it never
+    waits for a running load."""
+    columns = conn.execute(
+        "select count(*) from pg_attribute where attrelid = to_regclass('ops.loads') "
+        "and attname = any(%s) and not attisdropped",
+        (list(LATER_LOADS_COLUMNS),),
+    ).fetchone()[0]
+    if columns != len(LATER_LOADS_COLUMNS):
+        return False
     rows = conn.execute(
         "select r.name, c.relkind from unnest(%s::text[]) as r(name) "
         "left join pg_class c on c.oid = to_regclass(r.name)",

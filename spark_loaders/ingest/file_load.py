@@ -25,7 +25,7 @@ from spark_loaders.ingest.entities import BY_NAME
 from spark_loaders.ingest.file_checks import FileRejected, check_file
 from spark_loaders.ingest.header import ColumnMap
 from spark_loaders.ingest.ids import check_room, id_outcome
-from spark_loaders.ingest.prescan import prescan
+from spark_loaders.ingest.prescan import Prescan, prescan, raw_sha256
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.sink_postgres import (
     Staging,
@@ -58,13 +58,70 @@ def short_error(exc: BaseException, limit: int = 400) -> str:
     return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
+class FileChanged(Exception):
+    """The file's size, modification time or bytes changed while it was being loaded."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a file looked like when its load began: compared again before the commit."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+
+def snapshot_before(path, scan: Prescan, before: os.stat_result) -> Snapshot:
+    """The file as the pre-scan saw it; raises FileChanged if it moved during the pre-scan."""
+    after = os.stat(path)
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or (
+        scan.size != after.st_size
+    ):
+        raise FileChanged(
+            f"the file changed while it was being read (size {before.st_size} -> "
+            f"{after.st_size} bytes); it is still being written?"
+        )
+    return Snapshot(after.st_size, after.st_mtime_ns, scan.sha256)
+
+
+def verify_unchanged(path, snap: Snapshot) -> None:
+    """Size, modification time and bytes are still those the load parsed."""
+    try:
+        now = os.stat(path)
+    except OSError as exc:
+        raise FileChanged(f"the file disappeared during the load ({exc.strerror})") from None
+    if (now.st_size, now.st_mtime_ns) != (snap.size, snap.mtime_ns):
+        raise FileChanged(
+            f"the file changed during the load (size {snap.size} -> {now.st_size} bytes, "
+            "modification time moved); it is still being written? write it elsewhere and "
+            "rename it in"
+        )
+    if raw_sha256(path) != snap.sha256:
+        raise FileChanged("the file's bytes changed during the load (same size and mtime)")
+
+
 def load_file(
     spark: SparkSession, conninfo: dict, source: SourceFile, *, force: bool, run: RunContext
 ) -> FileResult:
     clock = time.monotonic()
     entity = BY_NAME[source.entity]
-    scan = prescan(source.path)
-    result = FileResult(source.entity, source.path, "failed", content_hash=scan.sha256)
+    if source.symlink:
+        return _refuse_symlink(conninfo, source, run, clock)
+    changed: str | None = None
+    unreadable: str | None = None
+    snap: Snapshot | None = None
+    try:
+        before = os.stat(source.path)
+        scan = prescan(source.path)
+        snap = snapshot_before(source.path, scan, before)
+    except FileChanged as exc:
+        changed = str(exc)
+    except OSError as exc:
+        unreadable = f"cannot read the file: {exc.strerror or exc}"
+        scan = None
+    if scan is None:
+        scan = Prescan("", 0, None, False, False, (0,), 0, "")
+    result = FileResult(source.entity, source.path, "failed", content_hash=scan.content_hash)
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         conn.execute(
             "select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, entity_lock_key(entity.name))
@@ -75,7 +132,7 @@ def load_file(
             entity=entity.name,
             source_file=source.name,
             source_path=str(source.path),
-            content_hash=scan.sha256,
+            content_hash=scan.content_hash,
             size_bytes=scan.size,
             status="failed",
             started_at=ledger.db_now(conn),
@@ -85,13 +142,18 @@ def load_file(
         )
         result.load_id = entry.load_id
         staging = Staging(entity, entry.load_id)
-        previous = ledger.find_loaded(conn, entity.name, scan.sha256)
+        previous = ledger.find_loaded(conn, entity.name, scan.content_hash, scan.sha256)
 
         def on_header(cmap: ColumnMap) -> None:
             entry.has_ids = cmap.has_ids
             entry.warnings = list(cmap.warnings)
 
         try:
+            if unreadable is not None:
+                entry.reason = "unreadable"
+                raise OSError(unreadable)
+            if changed is not None:
+                raise FileChanged(changed)
             file = check_file(
                 spark,
                 source,
@@ -104,6 +166,8 @@ def load_file(
             )
             if file is None:
                 entry.status = result.status = "skipped"
+                entry.reason = "duplicate"
+                entry.duplicate_of = result.duplicate_of = previous.load_id
                 ledger.insert(conn, entry)
                 return result
             stats = Stats()
@@ -121,6 +185,9 @@ def load_file(
                 check_room(file.base, stats.rows)
                 verify_lines(file.parsed, stats)
             ids = id_outcome(file.base, stats)
+            # Everything is parsed and written (not yet visible): the bytes must still be
+            # those that were hashed, or the rows may come from a half-written file.
+            verify_unchanged(source.path, snap)
             with conn.transaction():
                 # Publish first: publish_bulk builds the BRIN before taking the locks that
                 # block readers, and removing the previous load (--force) takes such locks.
@@ -141,9 +208,20 @@ def load_file(
                     ledger.raise_high_water(conn, entity.name, ids.high_water)
             _fill(result, entry)
             return result
+        except FileChanged as exc:
+            entry.status, entry.reason = "failed", "changed_during_load"
+            entry.error = f"changed_during_load: {exc}"
+            _record_failure(conn, entry, staging)
+            _fill(result, entry)
+            return result
         except FileRejected as exc:
             entry.status = "rejected"
             entry.error = str(exc)
+            try:  # a half-written file is not a bad file: it is retried, not rejected
+                verify_unchanged(source.path, snap)
+            except FileChanged as change:
+                entry.status, entry.reason = "failed", "changed_during_load"
+                entry.error = f"changed_during_load: {change}"
             _record_failure(conn, entry, staging)
             _fill(result, entry)
             return result
@@ -156,6 +234,35 @@ def load_file(
             return result
         finally:
             result.seconds = time.monotonic() - clock
+
+
+def _refuse_symlink(
+    conninfo: dict, source: SourceFile, run: RunContext, clock: float
+) -> FileResult:
+    """A symbolic link is refused without opening, copying or quoting its target."""
+    result = FileResult(source.entity, source.path, "rejected", content_hash="")
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        entry = ledger.LedgerEntry(
+            load_id=ledger.next_load_id(conn),
+            entity=source.entity,
+            source_file=source.name,
+            source_path=str(source.path),
+            content_hash="",
+            size_bytes=os.lstat(source.path).st_size,
+            status="rejected",
+            started_at=ledger.db_now(conn),
+            error="symlink: the file is a symbolic link; links are not followed, "
+            "put the file itself in place",
+            reason="symlink",
+            mode=run.mode,
+            stream_query_id=run.stream_query_id,
+            stream_batch_id=run.stream_batch_id,
+        )
+        ledger.insert(conn, entry)
+    result.load_id = entry.load_id
+    _fill(result, entry)
+    result.seconds = time.monotonic() - clock
+    return result
 
 
 def verify_lines(parsed, stats: Stats) -> None:
@@ -197,4 +304,6 @@ def _fill(result: FileResult, entry: ledger.LedgerEntry) -> None:
     result.rejects_by_reason = {k: v for k, v in entry.rejects_by_reason.items() if v}
     result.warnings = list(entry.warnings)
     result.error = entry.error
+    result.reason = entry.reason
+    result.duplicate_of = entry.duplicate_of
     result.id_min, result.id_max = entry.id_min, entry.id_max

@@ -32,6 +32,8 @@ class LedgerEntry:
     mode: str = "batch"
     stream_query_id: str | None = None
     stream_batch_id: int | None = None
+    reason: str | None = None  # a short code: changed_during_load, symlink, unreadable, ...
+    duplicate_of: int | None = None  # for a skip: the load whose records these are
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,18 @@ def db_now(conn: psycopg.Connection) -> datetime:
     return conn.execute("select clock_timestamp()").fetchone()[0]
 
 
-def find_loaded(conn: psycopg.Connection, entity: str, content_hash: str) -> PreviousLoad | None:
+def find_loaded(
+    conn: psycopg.Connection, entity: str, content_hash: str, bytes_hash: str | None = None
+) -> PreviousLoad | None:
+    """The loaded entry with these records. Ledgers written before the content identity was
+    computed on records hold the SHA-256 of the bytes, so that hash matches too (a file that
+    lacked its final newline or had CRLF then got a different hash)."""
+    hashes = [content_hash] + ([bytes_hash] if bytes_hash and bytes_hash != content_hash else [])
     row = conn.execute(
         "select load_id, has_ids, id_min, id_max from ops.loads "
-        "where entity = %s and content_hash = %s and status = 'loaded'",
-        (entity, content_hash),
+        "where entity = %s and content_hash = any(%s) and status = 'loaded' "
+        "order by load_id desc limit 1",
+        (entity, hashes),
     ).fetchone()
     return PreviousLoad(*row) if row else None
 
@@ -66,10 +75,10 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             load_id, entity, source_file, source_path, content_hash, size_bytes, status,
             has_ids, rows_read, rows_loaded, rows_rejected, rows_repaired, rejects_by_reason,
             id_min, id_max, warnings, error, mode, stream_query_id, stream_batch_id,
-            started_at, finished_at
+            reason, duplicate_of, started_at, finished_at
         ) values (
             %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-            %s, clock_timestamp()
+            %s, %s, %s, clock_timestamp()
         )
         """,
         (
@@ -93,6 +102,8 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             entry.mode,
             entry.stream_query_id,
             entry.stream_batch_id,
+            entry.reason,
+            entry.duplicate_of,
             entry.started_at,
         ),
     )

@@ -22,15 +22,73 @@ BOM = b"\xef\xbb\xbf"
 _MAYBE_BLANK = (b"\n\n", b"\n\r", b"\n ", b"\n\t")
 
 
+class RecordDigest:
+    """SHA-256 of a file's records rather than its bytes: the content identity of a load.
+
+    The digest is taken over the text with the BOM removed, every CRLF turned into LF (a lone
+    CR is kept: the dialect treats it as data), trailing blank lines (only spaces and tabs)
+    dropped and exactly one final LF. A file already in that form (UTF-8 without BOM, LF,
+    ending in one newline) hashes to the SHA-256 of its bytes, so ledger entries written
+    before this identity existed still match. Fed chunk by chunk, in bounded memory (only a
+    run of blank characters is held back)."""
+
+    _BLANK = b" \t\n"
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._head: bytes | None = b""  # the first bytes, until a BOM can be ruled out
+        self._carry = b""  # a CR at the end of the previous chunk
+        self._pending = b""  # blank characters not yet known to be inside the records
+        self._any = False
+
+    def update(self, chunk: bytes) -> None:
+        if self._head is not None:
+            chunk = self._head + chunk
+            if len(chunk) < len(BOM) and BOM.startswith(chunk):
+                self._head = chunk
+                return
+            self._head = None
+            if chunk.startswith(BOM):
+                chunk = chunk[len(BOM) :]
+        self._feed(chunk)
+
+    def _feed(self, chunk: bytes) -> None:
+        data = self._carry + chunk
+        self._carry = b""
+        if data.endswith(b"\r"):
+            data, self._carry = data[:-1], b"\r"
+        data = self._pending + data.replace(b"\r\n", b"\n")
+        kept = data.rstrip(self._BLANK)
+        if kept:
+            self._digest.update(kept)
+            self._any = True
+        self._pending = data[len(kept) :]
+
+    def hexdigest(self) -> str:
+        if self._head:  # a file shorter than a BOM, starting like one
+            head, self._head = self._head, None
+            self._feed(head)
+        tail = self._pending + self._carry
+        if tail.rstrip(self._BLANK):  # a final lone CR: data, not a line ending
+            self._digest.update(tail)
+            self._any = True
+            tail = b""
+        if self._any:
+            # The rest of the last record's line (spaces or tabs before its newline), then LF.
+            self._digest.update(tail.split(b"\n", 1)[0] + b"\n")
+        return self._digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class Prescan:
-    sha256: str
+    sha256: str  # of the bytes: what a re-check before commit compares
     size: int
     encoding_error: str | None  # why the bytes are not acceptable UTF-8 text, or None
     has_quote: bool  # any '"' in the file: the parallel parser must check its quoting
     maybe_blank: bool  # a line may be blank (some line is empty or starts with a space/tab)
     newlines_at: tuple[int, ...]  # newlines_at[i]: number of '\n' in the first i MiB
     physical_lines: int  # lines as spark.read.text sees them (a final unterminated one counts)
+    content_hash: str = ""  # RecordDigest: the ledger's content identity
 
     def newlines_before(self, path: Path, offset: int) -> int:
         """Number of '\n' bytes in the file before byte ``offset``."""
@@ -40,8 +98,18 @@ class Prescan:
             return self.newlines_at[step] + handle.read(offset - step * INDEX_STEP).count(b"\n")
 
 
+def raw_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes (the pre-scan's ``sha256``), read once more."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def prescan(path: Path) -> Prescan:
     digest = hashlib.sha256()
+    records = RecordDigest()
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     size = 0
     lines_before = 0
@@ -54,6 +122,7 @@ def prescan(path: Path) -> Prescan:
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
+            records.update(chunk)
             if error is None:
                 error = _check_chunk(decoder, chunk, size, lines_before)
             for start in range(0, len(chunk), INDEX_STEP):
@@ -73,7 +142,14 @@ def prescan(path: Path) -> Prescan:
             error = "not valid UTF-8: the file ends in the middle of a multi-byte character"
     physical = lines_before + (1 if size and last != b"\n" else 0)
     return Prescan(
-        digest.hexdigest(), size, error, has_quote, maybe_blank, tuple(newlines_at), physical
+        digest.hexdigest(),
+        size,
+        error,
+        has_quote,
+        maybe_blank,
+        tuple(newlines_at),
+        physical,
+        records.hexdigest(),
     )
 
 

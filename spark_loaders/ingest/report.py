@@ -28,6 +28,8 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     content_hash: str | None = None
+    reason: str | None = None  # ops.loads.reason
+    duplicate_of: int | None = None  # a skip: the load with the same records
     id_min: int | None = None
     id_max: int | None = None
 
@@ -79,10 +81,14 @@ class IngestReport:
 
 
 def make_console() -> Console:
-    """A console that stays readable when the output is not a terminal (CI logs, pipes)."""
-    console = Console(highlight=False, soft_wrap=True)
+    """A console that stays readable when the output is not a terminal (CI logs, pipes).
+
+    Markup is off: everything printed here carries user text (file names, headers, error
+    messages that quote them), and ``[/]`` or ``[bold]`` in it must print as is, not be
+    interpreted (or crash the output after the load has committed)."""
+    console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False)
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=True, width=200)
+        console = Console(highlight=False, soft_wrap=True, markup=False, emoji=False, width=200)
     return console
 
 

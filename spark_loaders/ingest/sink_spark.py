@@ -137,6 +137,13 @@ class SparkTargetLoader:
     def load(self, source: SourceFile) -> FileResult:
         clock = time.monotonic()
         entity = BY_NAME[source.entity]
+        if source.symlink:
+            # Never followed; the Spark target's ledger has no reason column, so the PostgreSQL
+            # target is where a refused link is recorded. Here the run is told plainly.
+            result = FileResult(entity.name, source.path, "rejected")
+            result.error = "symlink: the file is a symbolic link; links are not followed"
+            result.reason = "symlink"
+            return result
         scan = prescan(source.path)
         ledger = self._ledger()
         loaded = {r["load_id"] for r in ledger if r["status"] == "loaded"}
@@ -153,7 +160,7 @@ class SparkTargetLoader:
             entity=entity.name,
             source_file=source.name,
             source_path=str(source.path),
-            content_hash=scan.sha256,
+            content_hash=scan.content_hash,
             size_bytes=scan.size,
             status="failed",
             rows_read=0,
@@ -168,13 +175,13 @@ class SparkTargetLoader:
             started_at=now,
         )
         result = FileResult(entity.name, source.path, "failed", load_id=load_id)
-        result.content_hash = scan.sha256
+        result.content_hash = scan.content_hash
         previous_row = next(
             (
                 r
                 for r in ledger
                 if r["entity"] == entity.name
-                and r["content_hash"] == scan.sha256
+                and r["content_hash"] in (scan.content_hash, scan.sha256)
                 and r["status"] == "loaded"
             ),
             None,

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_loaders.errors import CondoError
-from spark_loaders.streaming import ledger
+from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.ledger import BatchRecord, FileOutcome
 from spark_loaders.streaming.source import local_path
 
@@ -83,6 +83,10 @@ class BatchSettings:
     rejected_dir: Path | None
     db_retry_seconds: float = 60.0
     retry_pause_seconds: float = 2.0
+    settle_seconds: float = 2.0  # size and mtime unchanged this long before a file is loaded
+    settle_budget_seconds: float = 30.0  # then the file waits in ops.stream_retries instead
+    retry_base_seconds: float = 5.0  # backoff of a failed file: base, 2 base, ... <= 5 min
+    archive: str | None = None  # where Spark archives committed files (to find a retry)
 
 
 Ingest = Callable[..., Any]
@@ -114,6 +118,8 @@ class BatchProcessor:
         self._log = log
         self.in_flight = threading.Event()
         self.fatal_error: str | None = None
+        # Micro-batches (Spark's thread) and retries (the main loop) never load at once.
+        self.load_lock = threading.Lock()
 
     @property
     def query_id(self) -> str:
@@ -153,7 +159,13 @@ class BatchProcessor:
         query_id = self.query_id
         maybe_fault("before_write", batch_id)
         loadable, unusable = split_files(paths)
-        outcomes = self._ingest_with_retry(loadable, query_id, batch_id) if loadable else []
+        settled, unsettled = retries.wait_settled(
+            loadable, self.settings.settle_seconds, self.settings.settle_budget_seconds
+        )
+        with self.load_lock:
+            outcomes = self._ingest_with_retry(settled, query_id, batch_id) if settled else []
+            outcomes.extend(self._defer(unsettled, query_id, batch_id))
+            self._queue_failures(outcomes, query_id, batch_id)
         outcomes.extend(unusable)
         committed = datetime.now(UTC)
         latency_ms = None
@@ -194,9 +206,11 @@ class BatchProcessor:
                 progress=False,
             )
             outcomes = [_outcome(f) for f in report.files]
-            failed = [o for o in outcomes if o.status == "failed"]
-            if failed:
-                raise _FilesFailed(failed)
+            # A lost connection fails the whole micro-batch (retried, then the stream stops);
+            # any other failure is the file's own and goes to ops.stream_retries.
+            lost = [o for o in outcomes if o.status == "failed" and _error_is_connection(o.error)]
+            if lost:
+                raise _FilesFailed(lost)
             return outcomes
 
         outcomes = self._with_db_retry(attempt, f"micro-batch {batch_id}")
@@ -222,6 +236,115 @@ class BatchProcessor:
                 o.status, o.load_id, o.replayed = "loaded", load_id, True
                 o.rows_read, o.rows_loaded, o.rows_rejected = read, loaded, rejected
         return outcomes
+
+    # -- files not loaded yet: deferred (still being written) or failed ----------------
+    def _defer(self, paths: list[str], query_id: str, batch_id: int) -> list[FileOutcome]:
+        from spark_loaders.ingest.discover import entity_of
+
+        outcomes = []
+        for path in paths:
+            error = (
+                f"still being written: size or mtime changed within {self.settings.settle_seconds:g} s "
+                f"for {self.settings.settle_budget_seconds:g} s; retried later"
+            )
+            outcomes.append(
+                FileOutcome(
+                    path=path,
+                    entity=entity_of(Path(path).name),
+                    status="deferred",
+                    error=error,
+                    reason=retries.NOT_SETTLED,
+                )
+            )
+        return outcomes
+
+    def _queue_failures(
+        self, outcomes: list[FileOutcome], query_id: str, batch_id: int | None
+    ) -> None:
+        """Failed and deferred files go to ops.stream_retries; files that made it leave it."""
+        with self._connect() as conn:
+            for o in outcomes:
+                if o.status in ("failed", "deferred"):
+                    attempts = retries.remember(
+                        conn,
+                        path=o.path,
+                        entity=o.entity,
+                        reason=o.reason or "failed",
+                        error=o.error,
+                        query_id=query_id,
+                        batch_id=batch_id,
+                        base_seconds=self.settings.retry_base_seconds,
+                    )
+                    wait = retries.backoff_seconds(attempts, self.settings.retry_base_seconds)
+                    self._log(
+                        f"{Path(o.path).name}: {o.status} ({o.error}); "
+                        f"attempt {attempts}, next try in {wait:g} s"
+                    )
+                else:
+                    retries.forget(conn, o.path)
+
+    def retry_due(self, *, every: bool = False) -> int:
+        """Retry the queued files whose backoff has elapsed (all of them with ``every``).
+        Returns how many are still queued. Never raises for a database that is down: the
+        next call tries again."""
+        try:
+            with self.load_lock:
+                return self._retry_due(every)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            self._log(f"retrying queued files: PostgreSQL unavailable ({first_line(exc)})")
+            return -1
+
+    def _retry_due(self, every: bool) -> int:
+        from spark_loaders.ingest.api import StreamContext
+
+        with self._connect() as conn:
+            pending = retries.due(conn, every=every)
+        if not pending:
+            with self._connect() as conn:
+                return retries.count(conn)
+        query_id = self.query_id
+        located: dict[str, retries.Pending] = {}
+        outcomes: list[FileOutcome] = []
+        for item in pending:
+            where = retries.locate(item.path, self.settings.archive)
+            if where is None:
+                outcomes.append(
+                    FileOutcome(
+                        path=item.path,
+                        entity=item.entity,
+                        status="failed",
+                        error="the file is neither in the landing nor in the archive directory",
+                        reason="missing",
+                    )
+                )
+            else:
+                located[where] = item
+        settled, unsettled = retries.wait_settled(
+            list(located), self.settings.settle_seconds, self.settings.settle_seconds * 3
+        )
+        for where in unsettled:
+            outcomes.extend(self._defer([located[where].path], query_id, -1))
+        for where in settled:
+            item = located[where]
+            report = self.ingest()(
+                self.spark,
+                [where],
+                target="postgres",
+                mode="stream",
+                stream=StreamContext(query_id=query_id, batch_id=item.batch_id or 0),
+                progress=False,
+            )
+            for result in report.files:
+                o = _outcome(result)
+                o.path = item.path  # the queue is keyed by the landing path
+                outcomes.append(o)
+                if o.status != "failed":
+                    self._log(f"{Path(item.path).name}: retry {item.attempts}: {o.status}")
+        self._queue_failures(outcomes, query_id, None)
+        with self._connect() as conn:
+            return retries.count(conn)
 
     def _record(self, rec: BatchRecord) -> int:
         with self._connect() as conn:
@@ -267,15 +390,23 @@ class BatchProcessor:
         if target is None:
             return
         for o in rec.files:
-            if o.status != "rejected" or not Path(o.path).is_file():
+            source = Path(o.path)
+            if o.status != "rejected":
                 continue
-            target.mkdir(parents=True, exist_ok=True)
-            dest = _free_name(target, Path(o.path))
-            try:
-                os.link(o.path, dest)
-            except OSError:
-                shutil.copy2(o.path, dest)
-            reason = dest.with_name(dest.name + ".reason.txt")
+            if source.is_symlink():
+                # Never follow a link: no copy of its target, only the reason.
+                target.mkdir(parents=True, exist_ok=True)
+                reason = target / f"{source.name}.reason.txt"
+            elif source.is_file():
+                target.mkdir(parents=True, exist_ok=True)
+                dest = _free_name(target, source)
+                try:
+                    os.link(o.path, dest, follow_symlinks=False)
+                except OSError:
+                    shutil.copy2(o.path, dest, follow_symlinks=False)
+                reason = dest.with_name(dest.name + ".reason.txt")
+            else:
+                continue
             reason.write_text(
                 f"file: {o.path}\nentity: {o.entity}\nload_id: {o.load_id}\n"
                 f"query_id: {rec.query_id}\nbatch_id: {rec.batch_id}\nreason: {o.error}\n"
@@ -295,7 +426,7 @@ def split_files(paths: list[str]) -> tuple[list[str], list[FileOutcome]]:
         if entity_of(name) is None:
             error = "the file name does not start with an entity name"
             unusable.append(FileOutcome(path=path, entity=None, status="rejected", error=error))
-        elif "://" not in path and not Path(path).is_file():
+        elif "://" not in path and not (Path(path).is_file() or Path(path).is_symlink()):
             error = "the file disappeared from the landing directory before it was loaded"
             unusable.append(FileOutcome(path=path, entity=None, status="missing", error=error))
         else:
@@ -323,6 +454,7 @@ def _outcome(result: Any) -> FileOutcome:
         rows_rejected=int(result.rows_rejected or 0),
         load_id=getattr(result, "load_id", None),
         error=getattr(result, "error", None),
+        reason=getattr(result, "reason", None),
     )
 
 
@@ -353,6 +485,7 @@ def format_batch_line(rec: BatchRecord, attempts: int = 1) -> str:
     secs = rec.duration_ms / 1000
     rate = rec.rows_read / secs if secs > 0 else 0.0
     missing = rec.count("missing")
+    waiting = rec.count("failed") + rec.count("deferred")
     parts = [
         f"batch {rec.batch_id}: {len(rec.files)} file(s)",
         f"{rec.count('loaded')} loaded",
@@ -365,6 +498,8 @@ def format_batch_line(rec: BatchRecord, attempts: int = 1) -> str:
         parts.append(f"| latency {rec.latency_ms / 1000:.2f} s")
     if missing:
         parts.append(f"| {missing} MISSING (deleted before loading)")
+    if waiting:
+        parts.append(f"| {waiting} FAILED or not settled, queued for retry (ops.stream_retries)")
     if attempts > 1:
         parts.append(f"| replay (attempt {attempts})")
     return " ".join(parts[:1]) + ": " + ", ".join(parts[1:4]) + " " + " ".join(parts[4:])

@@ -86,6 +86,7 @@ class FileOutcome:
     rows_rejected: int = 0
     load_id: int | None = None
     error: str | None = None
+    reason: str | None = None  # ops.loads.reason, or not_settled for a deferred file
     replayed: bool = False  # committed by an earlier attempt of this same batch
 
 

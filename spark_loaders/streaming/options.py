@@ -66,6 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also serve the progress JSON on http://127.0.0.1:PORT/status",
     )
     parser.add_argument(
+        "--settle-seconds",
+        metavar="S",
+        type=float,
+        default=2.0,
+        help="load a file only once its size and mtime have not changed for S seconds (default: 2)",
+    )
+    parser.add_argument(
         "--db-retry-seconds",
         metavar="S",
         type=float,

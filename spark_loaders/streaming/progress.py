@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ class StatusBoard:
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {
             "state": "starting",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "pending_retries": 0,
             "query_id": None,
             "run_id": None,
             "started_at": _now(),

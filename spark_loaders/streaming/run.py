@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import landing_dir, project_root, state_dir
-from spark_loaders.streaming import ledger
+from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
 from spark_loaders.streaming.options import DEFAULT_MAX_FILES, add_arguments
 from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
@@ -67,6 +67,8 @@ class StreamConfig:
     max_files_per_trigger: int = DEFAULT_MAX_FILES
     db_retry_seconds: float = 60.0
     http_port: int | None = None
+    settle_seconds: float = 2.0
+    retry_base_seconds: float = 5.0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -76,6 +78,7 @@ class StreamConfig:
             "rejected": str(self.rejected) if self.rejected else None,
             "trigger": "available-now" if self.available_now else f"{self.trigger_seconds:g} s",
             "max_files_per_trigger": self.max_files_per_trigger,
+            "settle_seconds": self.settle_seconds,
         }
 
 
@@ -84,10 +87,11 @@ class RunResult:
     query_id: str | None
     totals: dict[str, int] = field(default_factory=dict)
     stopped_by_signal: bool = False
+    pending_retries: int = 0  # files in ops.stream_retries when the run ended
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.totals.get("files_rejected", 0) else 0
+        return 1 if self.totals.get("files_rejected", 0) or self.pending_retries > 0 else 0
 
 
 def _location(value: str | None, default: Path) -> str:
@@ -101,6 +105,8 @@ def config_from_args(args: argparse.Namespace) -> StreamConfig:
         raise CondoError("--trigger must be a positive number of seconds")
     if args.max_files_per_trigger < 1:
         raise CondoError("--max-files-per-trigger must be at least 1")
+    if args.settle_seconds < 0:
+        raise CondoError("--settle-seconds must not be negative")
     landing = _location(args.landing, landing_dir())
     if args.landing is None:
         landing_dir().mkdir(parents=True, exist_ok=True)
@@ -115,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> StreamConfig:
         max_files_per_trigger=args.max_files_per_trigger,
         db_retry_seconds=args.db_retry_seconds,
         http_port=args.http_port,
+        settle_seconds=args.settle_seconds,
     )
 
 
@@ -141,6 +148,7 @@ def prepare_database(connect: Callable[[], Any]) -> None:
         with connect() as conn:
             ensure_schema(conn)
             ledger.ensure_table(conn)
+            retries.ensure_table(conn)
     except psycopg.OperationalError as exc:
         raise CondoError(f"cannot reach PostgreSQL: {first_line(exc)}") from None
     except psycopg.Error as exc:
@@ -212,7 +220,13 @@ def _run_locked(
     board = StatusBoard(cfg.status_file, config=cfg.describe())
     processor = BatchProcessor(
         spark,
-        BatchSettings(rejected_dir=cfg.rejected, db_retry_seconds=cfg.db_retry_seconds),
+        BatchSettings(
+            rejected_dir=cfg.rejected,
+            db_retry_seconds=cfg.db_retry_seconds,
+            settle_seconds=cfg.settle_seconds,
+            retry_base_seconds=cfg.retry_base_seconds,
+            archive=local_path(cfg.archive) if is_local(cfg.archive) else None,
+        ),
         query_id=lambda: read_query_id(cfg.checkpoint, spark),
         connect=connect,
         ingest=ingest,
@@ -255,7 +269,10 @@ def _run_locked(
             message = processor.fatal_error or first_line(error)
             board.update(state="failed", error=message)
             raise StreamFailed(message)
-        board.update(state="stopped")
+        # Files still queued get one more try before the run ends (an available-now run
+        # retries what earlier runs left, whatever their backoff).
+        pending = processor.retry_due(every=cfg.available_now)
+        board.update(state="stopped", pending_retries=max(pending, 0))
         totals = board.snapshot()["totals"]
         log(
             f"condo stream: stopped after {totals['batches']} micro-batch(es): "
@@ -263,7 +280,17 @@ def _run_locked(
             f"{totals['files_skipped']} skipped, {totals['files_rejected']} rejected), "
             f"{totals['rows_loaded']:,} rows loaded, {totals['rows_rejected']:,} rejected"
         )
-        return RunResult(query_id=query_id, totals=totals, stopped_by_signal=stopped_by_signal)
+        if pending > 0:
+            log(
+                f"condo stream: {pending} file(s) not loaded yet, queued for retry in "
+                "ops.stream_retries (see condo monitor)"
+            )
+        return RunResult(
+            query_id=query_id,
+            totals=totals,
+            stopped_by_signal=stopped_by_signal,
+            pending_retries=max(pending, 0),
+        )
     finally:
         _drain_listener_bus(spark)
         spark.streams.removeListener(listener)
@@ -293,6 +320,7 @@ def _supervise(
     from pyspark.errors import StreamingQueryException
 
     watcher = IgnoredFileWatcher(cfg, connect, board, log)
+    retrier = RetryTimer(board)
     while query.isActive:
         if stop.is_set():
             log("condo stream: stopping after the current micro-batch (signal again to stop now)")
@@ -308,7 +336,26 @@ def _supervise(
         except StreamingQueryException:
             break  # reported by the caller through query.exception()
         watcher.maybe_check(processor)
+        retrier.maybe_retry(processor)
     return False
+
+
+class RetryTimer:
+    """Between micro-batches, retry the queued files whose backoff has elapsed."""
+
+    interval_seconds = 1.0
+
+    def __init__(self, board: StatusBoard) -> None:
+        self.board = board
+        self.next_check = 0.0
+
+    def maybe_retry(self, processor: BatchProcessor) -> None:
+        if time.monotonic() < self.next_check or processor.in_flight.is_set():
+            return
+        self.next_check = time.monotonic() + self.interval_seconds
+        pending = processor.retry_due()
+        if pending >= 0:
+            self.board.update(pending_retries=pending)
 
 
 class IgnoredFileWatcher:
@@ -417,7 +464,7 @@ def main(args: argparse.Namespace) -> int:
         finally:
             if owned:  # a session handed in (spark-submit's, a test's) is its owner's to stop
                 spark.stop()
-    if result.exit_code:
+    if result.totals.get("files_rejected"):
         _log(
             f"condo stream: {result.totals['files_rejected']} file(s) rejected whole; "
             f"see {cfg.rejected} and ops.loads"

@@ -38,6 +38,15 @@ BINARY_FILE_SCHEMA = T.StructType(
 # ``_``, which is what makes "write ``.name.csv.tmp``, then rename" safe in the landing dir.
 CSV_GLOB = "*.[cC][sS][vV]"
 
+# Spark's file source forgets, and then never lists again, files whose modification time is
+# more than ``maxFileAge`` (default 7 days) older than the newest file it has seen. Files
+# copied with ``cp -p``/``rsync -a``, unpacked from archives or delivered by SFTP keep their
+# old mtime, so the default silently skips them. A century makes every file new by path,
+# whatever its mtime; the price is that the source remembers every path it has seen (one
+# small entry per file in its checkpointed log, which it keeps anyway). ``latestFirst``
+# stays off: with it on Spark ignores ``maxFileAge`` but processes the backlog newest first.
+MAX_FILE_AGE = "36500d"
+
 
 def check_layout(landing: str, archive: str) -> None:
     """Fail clearly before Spark does: the archive must exist outside the landing directory,
@@ -71,6 +80,8 @@ def landing_files(
         .schema(BINARY_FILE_SCHEMA)
         .option("pathGlobFilter", CSV_GLOB)
         .option("maxFilesPerTrigger", str(max_files_per_trigger))
+        .option("maxFileAge", MAX_FILE_AGE)
+        .option("latestFirst", "false")
         .option("cleanSource", "archive")
         .option("sourceArchiveDir", archive)
         .load(landing)
