@@ -58,6 +58,7 @@ def as_path(location: str | os.PathLike[str]) -> Path | HadoopPath:
 class Stat(NamedTuple):
     st_size: int
     st_mtime: float
+    st_mtime_ns: int  # what the loader compares before its commit, as with os.stat_result
 
 
 def _jvm_and_conf() -> tuple[Any, Any]:
@@ -148,7 +149,8 @@ class HadoopPath:
         status = self._status()
         if status is None:
             raise FileNotFoundError(self.uri)
-        return Stat(int(status.getLen()), int(status.getModificationTime()) / 1000)
+        millis = int(status.getModificationTime())
+        return Stat(int(status.getLen()), millis / 1000, millis * 1_000_000)
 
     def iterdir(self) -> Iterator[HadoopPath]:
         fs, path = self._fs()

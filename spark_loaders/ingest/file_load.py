@@ -71,9 +71,9 @@ class Snapshot:
     sha256: str
 
 
-def snapshot_before(path, scan: Prescan, before: os.stat_result) -> Snapshot:
+def snapshot_before(path, scan: Prescan, before) -> Snapshot:
     """The file as the pre-scan saw it; raises FileChanged if it moved during the pre-scan."""
-    after = os.stat(path)
+    after = path.stat()
     if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or (
         scan.size != after.st_size
     ):
@@ -87,7 +87,7 @@ def snapshot_before(path, scan: Prescan, before: os.stat_result) -> Snapshot:
 def verify_unchanged(path, snap: Snapshot) -> None:
     """Size, modification time and bytes are still those the load parsed."""
     try:
-        now = os.stat(path)
+        now = path.stat()
     except OSError as exc:
         raise FileChanged(f"the file disappeared during the load ({exc.strerror})") from None
     if (now.st_size, now.st_mtime_ns) != (snap.size, snap.mtime_ns):
@@ -111,7 +111,7 @@ def load_file(
     unreadable: str | None = None
     snap: Snapshot | None = None
     try:
-        before = os.stat(source.path)
+        before = source.path.stat()
         scan = prescan(source.path)
         snap = snapshot_before(source.path, scan, before)
     except FileChanged as exc:

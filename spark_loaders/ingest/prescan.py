@@ -101,7 +101,7 @@ class Prescan:
 def raw_sha256(path: Path) -> str:
     """SHA-256 of the file's bytes (the pre-scan's ``sha256``), read once more."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
