@@ -8,8 +8,8 @@ from pathlib import Path
 
 from spark_loaders.monitor import (
     ENTITIES,
-    Compaction,
     GOLD_MODELS,
+    Compaction,
     DbtBuild,
     DbtState,
     DiskStats,

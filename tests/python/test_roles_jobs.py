@@ -205,22 +205,24 @@ def test_a_database_without_roles_gets_the_history_from_its_first_writer(
     """A single superuser (no `condo db roles`): the writer creates what it needs, only that."""
     from pg_helpers import scratch_database
 
-    with scratch_database(pg_server, "noroles") as admin:
-        with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
-            ops_history.ensure_history_schema(conn, ops_history.EXPORT_RELATIONS, audit=False)
-            present = conn.execute(
-                "select r, to_regclass(r) is not null from unnest(%s::text[]) as r",
-                (list(ops_history.HISTORY_RELATIONS),),
-            ).fetchall()
-            assert dict(present) == {
-                "ops.dbt_runs": False,
-                "ops.dbt_results": False,
-                "ops.exports": True,
-                "ops.alert_state": False,
-            }
-            ops_history.ensure_history_schema(conn)
-            assert conn.execute(
-                "select count(to_regclass(r)) from unnest(%s::text[]) as r",
-                (list(ops_history.HISTORY_RELATIONS),),
-            ).fetchone() == (4,)
-            assert conn.execute("select to_regnamespace('audit') is not null").fetchone()[0]
+    with (
+        scratch_database(pg_server, "noroles") as admin,
+        psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn,
+    ):
+        ops_history.ensure_history_schema(conn, ops_history.EXPORT_RELATIONS, audit=False)
+        present = conn.execute(
+            "select r, to_regclass(r) is not null from unnest(%s::text[]) as r",
+            (list(ops_history.HISTORY_RELATIONS),),
+        ).fetchall()
+        assert dict(present) == {
+            "ops.dbt_runs": False,
+            "ops.dbt_results": False,
+            "ops.exports": True,
+            "ops.alert_state": False,
+        }
+        ops_history.ensure_history_schema(conn)
+        assert conn.execute(
+            "select count(to_regclass(r)) from unnest(%s::text[]) as r",
+            (list(ops_history.HISTORY_RELATIONS),),
+        ).fetchone() == (4,)
+        assert conn.execute("select to_regnamespace('audit') is not null").fetchone()[0]
