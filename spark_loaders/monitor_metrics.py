@@ -239,7 +239,8 @@ def _compaction_families(snapshot: Snapshot, limits: Thresholds) -> list[Metric]
     limit.add_metric([], limits.bronze_partitions_warn)
     failed = _gauge(
         "condo_compaction_last_failed",
-        "1 when the latest compaction of the bronze table failed (nothing was changed), else 0.",
+        "1 when the latest compaction of the bronze table failed (nothing was changed), else 0 "
+        "(also when it was never compacted).",
         ["entity"],
     )
     finished = _gauge(
@@ -247,9 +248,11 @@ def _compaction_families(snapshot: Snapshot, limits: Thresholds) -> list[Metric]
         "Unix time the latest compaction of the bronze table finished.",
         ["entity"],
     )
-    for entity, last in sorted(snapshot.compactions.items()):
-        failed.add_metric([entity], 1 if last.status == "failed" else 0)
-        finished.add_metric([entity], last.finished_at.timestamp())
+    for entity in sorted(set(snapshot.bronze_partitions) | set(snapshot.compactions)):
+        last = snapshot.compactions.get(entity)
+        failed.add_metric([entity], 1 if last is not None and last.status == "failed" else 0)
+        if last is not None:
+            finished.add_metric([entity], last.finished_at.timestamp())
     return [partitions, limit, failed, finished]
 
 
