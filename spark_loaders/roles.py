@@ -4,9 +4,10 @@ Four login roles, one per kind of job:
 
 =====================  ============================================================
 ``condo_loader``       owns ``bronze``, ``bronze_loads`` and ``ops`` (the load ledger);
-                       ``condo load`` and ``condo stream``
+                       ``condo load``, ``condo stream`` and ``condo bronze compact``
 ``condo_transformer``  reads ``bronze`` and ``ops``; owns ``silver``, ``gold`` and
-                       ``audit``; ``condo dbt``, ``condo docs`` and ``condo export``
+                       ``audit``; writes the dbt and export history in ``ops``;
+                       ``condo dbt``, ``condo docs`` and ``condo export``
 ``condo_reader``       ``SELECT`` on ``gold`` only (BI tools, analysts)
 ``condo_monitor``      reads ``ops``, ``audit`` and ``silver``; writes ``ops.alert_state``;
                        ``condo monitor``
