@@ -331,6 +331,13 @@ def test_the_pipeline_runs_with_every_job_on_its_own_role(pg_server, tmp_path) -
 
         monitor = _condo("monitor", "--format", "json", env=env)
         assert monitor.returncode in (0, 1), monitor.stderr
+        checks = {c["name"]: c["level"] for c in json.loads(monitor.stdout)["checks"]}
+        # the build and the export were recorded (as the transformer), so gold is fresh
+        assert checks["dbt.build"] in ("ok", "warn")
+        for model in COLUMNS:
+            assert checks[f"freshness.gold.{model}"] == "ok", model
+        assert run_sql(admin, "select count(distinct model) from ops.exports") == [(len(COLUMNS),)]
+        assert "orphans.imoveis" in checks and "bronze_partitions.transacoes" in checks
 
         owners = dict(
             run_sql(
