@@ -44,6 +44,7 @@ class Thresholds:
     disk_free_warn: float = 0.10
     disk_free_error: float = 0.05
     expect_stream: bool = False
+    bronze_partitions_warn: int = 100  # load partitions per bronze table: time to compact
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ class DiskStats:
 
 
 @dataclass(frozen=True)
+class Compaction:
+    """The latest row of ``ops.compactions`` for one bronze table."""
+
+    status: str  # compacted, failed
+    finished_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     taken_at: datetime
     entities: dict[str, EntityStats]
@@ -116,6 +126,9 @@ class Snapshot:
     disks: list[DiskStats] = field(default_factory=list)
     # ops.stream_retries rows (path, reason, error, attempts); None when the table is absent
     stream_retries: tuple[tuple[str, str, str | None, int], ...] | None = None
+    # entity -> load partitions of its bronze table (tables that exist only)
+    bronze_partitions: dict[str, int] = field(default_factory=dict)
+    compactions: dict[str, Compaction] = field(default_factory=dict)  # entity -> latest
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,7 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     checks += volume_checks(snapshot, limits)
     checks += orphan_checks(snapshot, limits)
     checks += disk_checks(snapshot, limits)
+    checks += compaction_checks(snapshot, limits)
     return checks
 
 
@@ -344,6 +358,47 @@ def disk_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
                 level,
                 f"{free:.1%} free ({disk.free_bytes / 2**30:.1f} GiB) under {disk.path}",
                 free,
+            )
+        )
+    return checks
+
+
+def compaction_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
+    """Per bronze table: ``warn`` at ``bronze_partitions_warn`` load partitions or more (run
+    ``condo bronze compact``), and ``warn`` when its latest compaction, within the window,
+    failed (nothing was changed, but the partitions keep piling up)."""
+    checks = []
+    for entity in ENTITIES:
+        count = snapshot.bronze_partitions.get(entity)
+        if count is None:
+            continue
+        crowded = count >= limits.bronze_partitions_warn
+        checks.append(
+            Check(
+                f"bronze_partitions.{entity}",
+                "warn" if crowded else "ok",
+                f"{count} load partitions"
+                + (
+                    f" (>= {limits.bronze_partitions_warn}): run `condo bronze compact`"
+                    if crowded
+                    else ""
+                ),
+                float(count),
+            )
+        )
+        last = snapshot.compactions.get(entity)
+        if last is None:
+            continue
+        recent = last.finished_at >= snapshot.taken_at - timedelta(hours=limits.since_hours)
+        failed = last.status == "failed" and recent
+        checks.append(
+            Check(
+                f"compaction.{entity}",
+                "warn" if failed else "ok",
+                f"last compaction failed: {last.error}"
+                if failed
+                else f"last compaction {last.status}",
+                1.0 if failed else 0.0,
             )
         )
     return checks
@@ -563,6 +618,8 @@ def gather(
         orphans=gather_orphans(conn),
         disks=gather_disks(conn, disk_paths or {}),
         stream_retries=gather_stream_retries(conn),
+        bronze_partitions=gather_bronze_partitions(conn),
+        compactions=gather_compactions(conn),
     )
 
 
@@ -622,6 +679,42 @@ def gather_volumes(conn, history: int) -> dict[str, list[int]]:
             "from ops.loads where status in ('loaded', 'replaced') and mode = 'batch' "
             "group by entity",
             (history + 1,),
+        )
+    }
+
+
+# From the catalog only, so the monitor needs no right on bronze: a load partition is an
+# attached child named <entity>_l<load id> (a load) or <entity>_m<id> (merged loads), in
+# bronze_loads (the default partition holds the small loads and does not count).
+PARTITIONS_SQL = """
+select p.relname,
+       count(c.oid) filter (
+           where cn.nspname = 'bronze_loads' and c.relname ~ ('^' || p.relname || '_[lm][0-9]+$')
+       )
+from pg_class p
+join pg_namespace pn on pn.oid = p.relnamespace
+left join pg_inherits i on i.inhparent = p.oid
+left join pg_class c on c.oid = i.inhrelid
+left join pg_namespace cn on cn.oid = c.relnamespace
+where pn.nspname = 'bronze' and p.relkind = 'p' and p.relname = any(%s)
+group by p.relname
+"""
+
+
+def gather_bronze_partitions(conn) -> dict[str, int]:
+    return {name: int(count) for name, count in conn.execute(PARTITIONS_SQL, (list(ENTITIES),))}
+
+
+def gather_compactions(conn) -> dict[str, Compaction]:
+    """The latest compaction of each bronze table (``ops.compactions``, written by
+    ``condo bronze compact``)."""
+    if not _relation_exists(conn, "ops.compactions"):
+        return {}
+    return {
+        entity: Compaction(status, finished_at, error)
+        for entity, status, finished_at, error in conn.execute(
+            "select distinct on (entity) entity, status, finished_at, error "
+            "from ops.compactions order by entity, compaction_id desc"
         )
     }
 

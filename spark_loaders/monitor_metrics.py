@@ -127,6 +127,7 @@ def families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> lis
 
     out += _volume_families(snapshot, limits)
     out += _orphan_and_disk_families(snapshot)
+    out += _compaction_families(snapshot, limits)
     out += _stream_families(snapshot, checks, limits)
     return out
 
@@ -220,6 +221,39 @@ def _orphan_and_disk_families(snapshot: Snapshot) -> list[Metric]:
         )
         free_bytes.add_metric([disk.location], disk.free_bytes)
     return [rows, ratio, free, free_bytes]
+
+
+def _compaction_families(snapshot: Snapshot, limits: Thresholds) -> list[Metric]:
+    partitions = _gauge(
+        "condo_bronze_load_partitions",
+        "Load partitions (one per bulk load, or merged by `condo bronze compact`) of a bronze "
+        "table.",
+        ["entity"],
+    )
+    for entity, count in sorted(snapshot.bronze_partitions.items()):
+        partitions.add_metric([entity], count)
+    limit = _gauge(
+        "condo_bronze_load_partitions_warn",
+        "The monitor's threshold: load partitions per bronze table at which it warns.",
+    )
+    limit.add_metric([], limits.bronze_partitions_warn)
+    failed = _gauge(
+        "condo_compaction_last_failed",
+        "1 when the latest compaction of the bronze table failed (nothing was changed), else 0 "
+        "(also when it was never compacted).",
+        ["entity"],
+    )
+    finished = _gauge(
+        "condo_compaction_last_timestamp_seconds",
+        "Unix time the latest compaction of the bronze table finished.",
+        ["entity"],
+    )
+    for entity in sorted(set(snapshot.bronze_partitions) | set(snapshot.compactions)):
+        last = snapshot.compactions.get(entity)
+        failed.add_metric([entity], 1 if last is not None and last.status == "failed" else 0)
+        if last is not None:
+            finished.add_metric([entity], last.finished_at.timestamp())
+    return [partitions, limit, failed, finished]
 
 
 def _stream_families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> list[Metric]:

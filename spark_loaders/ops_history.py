@@ -1,8 +1,10 @@
 """Run history in PostgreSQL: what dbt did, what the export published, what was alerted.
 
-Every object the monitoring path adds to the database is created by
-:func:`ensure_history_schema` (idempotent ``create ... if not exists``), so granting them to
-roles happens in one place:
+Every object the monitoring path adds to the database is defined here. Where the job roles
+exist, the administrator's bootstrap (:func:`spark_loaders.roles.apply`: the embedded
+server's initialisation, ``condo db roles``) creates them all and grants each to the role
+that writes it; each writer still calls :func:`ensure_history_schema` for its own objects,
+which only creates what is missing (a single-superuser or un-bootstrapped database):
 
 * ``ops.dbt_runs`` / ``ops.dbt_results``: one row per dbt invocation made through
   ``condo dbt`` or ``condo pipeline``, and one per node it ran (written by the dbt job);
@@ -28,9 +30,11 @@ import psycopg
 
 AUDIT_SCHEMA = "audit"
 
-HISTORY_DDL = f"""
-create schema if not exists ops;
-create schema if not exists {AUDIT_SCHEMA};
+# One statement group per relation, so a job creates only what is missing: where the roles
+# exist, the administrator's bootstrap (``roles.apply``) has created all of them and a job
+# without CREATE on ``ops`` never runs DDL.
+HISTORY_DDL: dict[str, str] = {
+    "ops.dbt_runs": """
 create table if not exists ops.dbt_runs (
     invocation_id text primary key,
     command text not null,
@@ -43,6 +47,8 @@ create table if not exists ops.dbt_runs (
     dbt_version text
 );
 create index if not exists dbt_runs_by_command on ops.dbt_runs (command, finished_at);
+""",
+    "ops.dbt_results": """
 create table if not exists ops.dbt_results (
     invocation_id text not null references ops.dbt_runs (invocation_id) on delete cascade,
     unique_id text not null,
@@ -57,6 +63,8 @@ create table if not exists ops.dbt_results (
     primary key (invocation_id, unique_id)
 );
 create index if not exists dbt_results_by_name on ops.dbt_results (resource_type, name, status);
+""",
+    "ops.exports": """
 create table if not exists ops.exports (
     export_id bigint generated always as identity primary key,
     manifest_id text not null,
@@ -70,6 +78,8 @@ create table if not exists ops.exports (
     exported_at timestamptz not null default now()
 );
 create index if not exists exports_by_model on ops.exports (model, exported_at);
+""",
+    "ops.alert_state": """
 create table if not exists ops.alert_state (
     check_name text primary key,
     level text not null check (level in ('ok', 'warn', 'error')),
@@ -77,36 +87,62 @@ create table if not exists ops.alert_state (
     changed_at timestamptz not null,
     notified_at timestamptz not null
 );
-"""
+""",
+}
 
 # Serialises the DDL between processes starting at the same moment (the namespace spells
 # "COND", as the loader's locks do; key 2 is this module's).
 _DDL_LOCK = (0x434F4E44, 2)
 
-HISTORY_RELATIONS = (
-    "ops.dbt_runs",
-    "ops.dbt_results",
-    "ops.exports",
-    "ops.alert_state",
-)
+HISTORY_RELATIONS = tuple(HISTORY_DDL)
+# What each writer needs (dbt_results references dbt_runs, so they go together).
+DBT_RELATIONS = ("ops.dbt_runs", "ops.dbt_results")
+EXPORT_RELATIONS = ("ops.exports",)
+ALERT_RELATIONS = ("ops.alert_state",)
 
 
-def ensure_history_schema(conn: psycopg.Connection) -> None:
-    """Create the ``audit`` schema and the ``ops`` history tables where missing. Call it on
-    an idle connection: its transaction then commits on its own, whatever the caller does
-    afterwards (a failed webhook post must not undo the table it reads next time)."""
+def _missing(conn: psycopg.Connection, relations: Sequence[str], audit: bool) -> list[str]:
+    rows = conn.execute(
+        "select r from unnest(%s::text[]) as r where to_regclass(r) is null", (list(relations),)
+    ).fetchall()
+    missing = [r[0] for r in rows]
+    if audit and _schema_missing(conn, AUDIT_SCHEMA):
+        missing.append(AUDIT_SCHEMA)
+    return missing
+
+
+def _schema_missing(conn: psycopg.Connection, schema: str) -> bool:
+    return conn.execute("select to_regnamespace(%s) is null", (schema,)).fetchone()[0]
+
+
+def ensure_history_schema(
+    conn: psycopg.Connection,
+    relations: Sequence[str] = HISTORY_RELATIONS,
+    *,
+    audit: bool = True,
+) -> None:
+    """Create those of ``relations`` (and the ``audit`` schema, with ``audit``) that are
+    missing. When everything exists it only reads the catalog, so a role without CREATE
+    rights passes (the roles' bootstrap creates the objects, see ``spark_loaders.roles``);
+    it creates only what is missing, so a writer needs CREATE on ``ops`` only on a database
+    nobody bootstrapped. Call it on an idle connection: its transaction then commits on its
+    own, whatever the caller does afterwards (a failed webhook post must not undo the table
+    it reads next time)."""
+    from spark_loaders.ingest.ddl import create_schemas_sql
+
+    unknown = sorted(set(relations) - set(HISTORY_DDL))
+    if unknown:
+        raise ValueError(f"not a history relation: {', '.join(unknown)}")
     with conn.transaction():
-        present = conn.execute(
-            "select count(to_regclass(r)) from unnest(%s::text[]) as r",
-            (list(HISTORY_RELATIONS),),
-        ).fetchone()[0]
-        audit = conn.execute(
-            "select count(*) from pg_namespace where nspname = %s", (AUDIT_SCHEMA,)
-        ).fetchone()[0]
-        if present == len(HISTORY_RELATIONS) and audit:
+        if not _missing(conn, relations, audit):
             return
         conn.execute("select pg_advisory_xact_lock(%s, %s)", _DDL_LOCK)
-        conn.execute(HISTORY_DDL)
+        missing = _missing(conn, relations, audit)  # another process may have made them
+        schemas = ["ops"] + ([AUDIT_SCHEMA] if AUDIT_SCHEMA in missing else [])
+        conn.execute(create_schemas_sql(*schemas))
+        for relation in HISTORY_RELATIONS:  # in dependency order
+            if relation in missing:
+                conn.execute(HISTORY_DDL[relation])
 
 
 # -- dbt ---------------------------------------------------------------------------------
@@ -197,7 +233,7 @@ def record_dbt_run(
         return None
     args = run_results.get("args") or {}
     rows = result_rows(run_results)
-    ensure_history_schema(conn)
+    ensure_history_schema(conn, DBT_RELATIONS)
     with conn.transaction():
         inserted = conn.execute(
             "insert into ops.dbt_runs (invocation_id, command, target, started_at, finished_at,"
@@ -254,7 +290,7 @@ def record_dbt_run_file(
         return None
     from spark_loaders import connection
 
-    info = connection.resolve()
+    info = connection.resolve("transformer")
     with psycopg.connect(**info.psycopg_kwargs()) as conn:
         return record_dbt_run(
             conn,
@@ -275,7 +311,7 @@ def record_exports(conn: psycopg.Connection, exports: Sequence[Mapping[str, Any]
     the data is at least that old, whatever time the files were published)."""
     if not exports:
         return
-    ensure_history_schema(conn)
+    ensure_history_schema(conn, EXPORT_RELATIONS, audit=False)
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(
             "insert into ops.exports (manifest_id, model, rows, files, bytes, output_path,"

@@ -4,11 +4,13 @@ Four login roles, one per kind of job:
 
 =====================  ============================================================
 ``condo_loader``       owns ``bronze``, ``bronze_loads`` and ``ops`` (the load ledger);
-                       ``condo load`` and ``condo stream``
+                       ``condo load``, ``condo stream`` and ``condo bronze compact``
 ``condo_transformer``  reads ``bronze`` and ``ops``; owns ``silver``, ``gold`` and
-                       ``audit``; ``condo dbt``, ``condo docs`` and ``condo export``
+                       ``audit``; writes the dbt and export history in ``ops``;
+                       ``condo dbt``, ``condo docs`` and ``condo export``
 ``condo_reader``       ``SELECT`` on ``gold`` only (BI tools, analysts)
-``condo_monitor``      reads ``ops``; ``condo monitor``
+``condo_monitor``      reads ``ops``, ``audit`` and ``silver``; writes ``ops.alert_state``;
+                       ``condo monitor``
 =====================  ============================================================
 
 None of them is a superuser or may create roles or databases; ``PUBLIC`` loses its
@@ -16,13 +18,15 @@ default rights on the database and on schema ``public``. :func:`apply` creates o
 repairs all of this idempotently, as an administrator, in one database; it is what
 ``condo db roles`` and the embedded server's initialisation run.
 
-Adding a table to ``ops`` written by a job other than the loader (say the transformer's
-``ops.dbt_runs``) needs nothing here when that job creates the table itself: the
-transformer and the monitor may create tables in ``ops``, and the default privileges
-below make every table they (or the loader) create there readable by the monitor and
-the transformer. When one role creates a table that another must write, add a line to
-:data:`TABLE_GRANTS`; a missing table is skipped, and the grant lands on the next
-``condo db roles`` (or the creating component calls :func:`grant_tables`).
+The objects of the run history (``ops.dbt_runs``, ``ops.dbt_results``, ``ops.exports``,
+``ops.alert_state``, :mod:`spark_loaders.ops_history`) are created here, by the
+administrator, before any job runs, so it does not matter which job comes first and no job
+needs CREATE on ``ops`` or on the database: like everything in ``ops`` they belong to the
+loader, and :data:`TABLE_GRANTS` lets the writing role write them. Adding a table that a
+role other than its schema's owner writes: create it in :func:`apply_database` and add a
+line to :data:`TABLE_GRANTS` (a missing table is skipped; the grant lands on the next
+``condo db roles``, or the creating component calls :func:`grant_tables`), and bump
+:data:`VERSION`.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from spark_loaders.connection import JOBS, Job
 
 # Bumped whenever the statements below change, so the embedded server re-applies them
 # once on its next start (older state directories get the roles that way too).
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -72,30 +76,40 @@ SCHEMA_OWNERS: dict[str, Job] = {
 # Grants on schemas and on what exists in them now; {role} placeholders are role names.
 # Each line is independent of the tables that exist, so it never fails on a new database.
 SCHEMA_GRANTS: tuple[str, ...] = (
-    # transformer: reads bronze and the ledger, creates its own run records in ops
+    # transformer: reads bronze and the ledger (its run records: TABLE_GRANTS)
     "grant usage on schema bronze, ops to {transformer}",
     "grant select on all tables in schema bronze, ops to {transformer}",
-    "grant create on schema ops to {transformer}",
     # reader: gold only
     "grant usage on schema gold to {reader}",
     "grant select on all tables in schema gold to {reader}",
-    # monitor: the ops tables, whoever wrote them; its own alert state lives in ops
-    "grant usage, create on schema ops to {monitor}",
-    "grant select on all tables in schema ops to {monitor}",
+    # monitor: the ops tables, whoever wrote them (its alert state: TABLE_GRANTS), the
+    # tables dbt stores test failures in, and silver (the orphan check counts its rows)
+    "grant usage on schema ops, audit, silver to {monitor}",
+    "grant select on all tables in schema ops, audit, silver to {monitor}",
+    # version 1 let them create their run records and alert state themselves; the
+    # bootstrap creates those now
+    "revoke create on schema ops from {transformer}, {monitor}",
 )
 
 # Tables created later: privileges granted automatically by whoever creates them.
 DEFAULT_PRIVILEGES: tuple[str, ...] = (
     "alter default privileges for role {loader} in schema bronze grant select on tables to {transformer}",
     "alter default privileges for role {loader} in schema ops grant select on tables to {transformer}, {monitor}",
-    "alter default privileges for role {transformer} in schema ops grant select on tables to {monitor}",
-    "alter default privileges for role {monitor} in schema ops grant select on tables to {transformer}",
     "alter default privileges for role {transformer} in schema gold grant select on tables to {reader}",
+    "alter default privileges for role {transformer} in schema silver, audit grant select on tables to {monitor}",
 )
 
 # (table, privileges, job): grants on single tables that a role other than the owner needs.
-# Applied only where the table exists. Example: ("ops.exports", "select, insert", "transformer").
-TABLE_GRANTS: tuple[tuple[str, str, Job], ...] = ()
+# Applied only where the table exists.
+TABLE_GRANTS: tuple[tuple[str, str, Job], ...] = (
+    # the dbt job's run history (condo dbt, condo pipeline)
+    ("ops.dbt_runs", "select, insert", "transformer"),
+    ("ops.dbt_results", "select, insert", "transformer"),
+    # what condo export published
+    ("ops.exports", "select, insert", "transformer"),
+    # the last level condo monitor --notify delivered per check
+    ("ops.alert_state", "select, insert, update", "monitor"),
+)
 
 # PUBLIC's rights: none on the database but what we grant, no create in schema public.
 PUBLIC_REVOKES: tuple[str, ...] = (
@@ -186,7 +200,11 @@ def _owned_relations(conn: psycopg.Connection, schema: str, owner: str) -> list[
 def apply_database(conn: psycopg.Connection) -> None:
     """Schemas, ownership and grants in the connected database (the roles must exist).
     Objects created before the roles existed (an older embedded server, a server used
-    as superuser until now) are handed over to the role owning their schema."""
+    as superuser until now) are handed over to the role owning their schema. The run
+    history's tables are created here (then handed over to the loader like the rest of
+    ``ops``), so the jobs that write them need no CREATE right."""
+    from spark_loaders import ops_history
+
     database = conn.info.dbname
     names = _names(database)
     for job in JOBS:
@@ -194,6 +212,7 @@ def apply_database(conn: psycopg.Connection) -> None:
         conn.execute(_render(f"grant {privileges} on database {{database}} to {{{job}}}", names))
     for statement in PUBLIC_REVOKES:
         conn.execute(_render(statement, names))
+    ops_history.ensure_history_schema(conn)
     for schema, job in SCHEMA_OWNERS.items():
         owner = ROLES[job].name
         conn.execute(

@@ -83,7 +83,7 @@ def notify(
 
     Raises :class:`~spark_loaders.alerting.webhook.WebhookError` when the post fails; the
     state is then left as it was."""
-    ops_history.ensure_history_schema(conn)
+    ops_history.ensure_history_schema(conn, ops_history.ALERT_RELATIONS, audit=False)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s, %s)", _NOTIFY_LOCK)
         previous = dict(conn.execute("select check_name, level from ops.alert_state").fetchall())

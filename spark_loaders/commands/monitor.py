@@ -38,6 +38,8 @@ THRESHOLD_HELP = {
     "orphan-rate-error": "error above this share of rows excluded from silver",
     "disk-free-warn": "warn below this free share of a filesystem",
     "disk-free-error": "error below this free share of a filesystem",
+    "bronze-partitions-warn": "warn when a bronze table has this many load partitions "
+    "(run `condo bronze compact`)",
 }
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import psycopg
@@ -424,7 +424,7 @@ def compact_all(
     for name in entities or ():
         if name not in BY_NAME:
             raise CondoError(f"unknown entity {name!r}: use one of {', '.join(BY_NAME)}")
-    conninfo = connection.resolve().psycopg_kwargs()
+    conninfo = connection.resolve("loader").psycopg_kwargs()
     try:
         return [compact_entity(conninfo, name, options, on_wait) for name in names]
     except psycopg.OperationalError as exc:
@@ -449,42 +449,24 @@ def describe(result: CompactionResult) -> str:
     return f"{result.entity}: {result.detail}"
 
 
-DEFAULT_WARN_PARTITIONS = 100
-
-
 def health(
-    conn: psycopg.Connection, *, since_hours: float, warn_partitions: int = DEFAULT_WARN_PARTITIONS
+    conn: psycopg.Connection, *, since_hours: float, warn_partitions: int | None = None
 ) -> list[tuple[str, str, str, float | None]]:
-    """Checks for ``condo monitor`` (name, level, message, value): per bronze table, ``warn``
-    when it has ``warn_partitions`` load partitions or more (time to compact) and when its
-    latest compaction within ``since_hours`` failed."""
-    from spark_loaders.ingest.entities import ENTITIES
+    """The compaction checks of ``condo monitor`` (name, level, message, value), on their
+    own: per bronze table, ``warn`` at ``warn_partitions`` load partitions or more (time to
+    compact) and when its latest compaction within ``since_hours`` failed. The facts come
+    from ``monitor.gather_*`` and the judgement from ``monitor.compaction_checks``."""
+    from spark_loaders import monitor
 
-    checks: list[tuple[str, str, str, float | None]] = []
-    has_ledger = conn.execute("select to_regclass('ops.compactions') is not null").fetchone()[0]
-    for entity in ENTITIES:
-        if conn.execute("select to_regclass(%s)", (f"bronze.{entity.name}",)).fetchone()[0] is None:
-            continue
-        count = len(list_partitions(conn, entity.name))
-        level = "warn" if count >= warn_partitions else "ok"
-        message = f"{count} load partitions" + (
-            f" (>= {warn_partitions}): run `condo bronze compact`" if level == "warn" else ""
-        )
-        checks.append((f"bronze_partitions.{entity.name}", level, message, float(count)))
-        if has_ledger:
-            last = conn.execute(
-                "select status, error from ops.compactions where entity = %s "
-                "and finished_at > now() - make_interval(secs => %s) "
-                "order by compaction_id desc limit 1",
-                (entity.name, since_hours * 3600),
-            ).fetchone()
-            if last is not None and last[0] == "failed":
-                checks.append(
-                    (
-                        f"compaction.{entity.name}",
-                        "warn",
-                        f"last compaction failed: {last[1]}",
-                        None,
-                    )
-                )
-    return checks
+    limits = monitor.Thresholds(since_hours=since_hours)
+    if warn_partitions is not None:
+        limits = replace(limits, bronze_partitions_warn=warn_partitions)
+    snapshot = monitor.Snapshot(
+        taken_at=conn.execute("select now()").fetchone()[0],
+        entities={},
+        bronze_partitions=monitor.gather_bronze_partitions(conn),
+        compactions=monitor.gather_compactions(conn),
+    )
+    return [
+        (c.name, c.level, c.message, c.value) for c in monitor.compaction_checks(snapshot, limits)
+    ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from spark_loaders.monitor import (
     ENTITIES,
     GOLD_MODELS,
+    Compaction,
     DbtBuild,
     DbtState,
     DiskStats,
@@ -189,3 +190,54 @@ def test_exposition_carries_the_new_metrics_with_bounded_labels(tmp_path: Path) 
     out = tmp_path / "sub" / "condo.prom"
     write_atomically(out, text)
     assert out.read_text() == text and [p.name for p in out.parent.iterdir()] == ["condo.prom"]
+
+
+def test_bronze_partitions_and_failed_compactions() -> None:
+    """Only tables that exist are judged; the partition threshold is inclusive; a failed
+    compaction warns while it is the latest one within the window."""
+    assert not any(
+        name.startswith(("bronze_partitions.", "compaction.")) for name in levels(snap())
+    )
+    counts = {"transacoes": 100, "imoveis": 99}
+    got = levels(snap(bronze_partitions=counts))
+    assert got["bronze_partitions.transacoes"] == "warn"
+    assert got["bronze_partitions.imoveis"] == "ok"
+    assert "bronze_partitions.moradores" not in got
+    assert (
+        levels(snap(bronze_partitions=counts), Thresholds(bronze_partitions_warn=101))[
+            "bronze_partitions.transacoes"
+        ]
+        == "ok"
+    )
+
+    failed = Compaction("failed", NOW - HOUR, "could not lock bronze.transacoes")
+    checks = {
+        c.name: c
+        for c in evaluate(
+            snap(bronze_partitions=counts, compactions={"transacoes": failed}), Thresholds()
+        )
+    }
+    assert checks["compaction.transacoes"].level == "warn"
+    assert "could not lock bronze.transacoes" in checks["compaction.transacoes"].message
+    old = Compaction("failed", NOW - 25 * HOUR, "x")
+    done = Compaction("compacted", NOW - HOUR)
+    assert (
+        levels(snap(bronze_partitions=counts, compactions={"transacoes": old}))[
+            "compaction.transacoes"
+        ]
+        == "ok"
+    )
+    assert (
+        levels(snap(bronze_partitions=counts, compactions={"transacoes": done}))[
+            "compaction.transacoes"
+        ]
+        == "ok"
+    )
+
+    snapshot = snap(bronze_partitions=counts, compactions={"transacoes": failed})
+    text = exposition(snapshot, evaluate(snapshot, Thresholds()), Thresholds())
+    assert 'condo_bronze_load_partitions{entity="transacoes"} 100.0' in text
+    assert "condo_bronze_load_partitions_warn 100.0" in text
+    assert 'condo_compaction_last_failed{entity="transacoes"} 1.0' in text
+    assert 'condo_check_status{check="compaction.transacoes"} 1.0' in text
+    assert "could not lock" not in text  # error text never becomes a label

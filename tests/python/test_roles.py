@@ -106,14 +106,25 @@ def test_each_role_can_do_its_job_and_nothing_else(role_db) -> None:
     run_sql(transformer, "create table silver.s as select * from bronze.condominios")
     run_sql(transformer, "create table gold.g as select condominio_id from silver.s")
     run_sql(transformer, "create table audit.a (x int)")
-    run_sql(transformer, "create table ops.dbt_runs_probe (x int)")
+    # ... and writes its run history, which the bootstrap created
+    run_sql(
+        transformer,
+        "insert into ops.dbt_runs (invocation_id, command, started_at, finished_at, status) "
+        "values ('i1', 'build', now(), now(), 'success')",
+    )
     # reader: gold, including tables created after the roles (default privileges)
     assert run_sql(reader, "select condominio_id from gold.g") == [(1,)]
     # monitor: reads the ledger, whoever wrote the ops table; writes its own alert state
     run_sql(monitor, "select count(*) from ops.loads")
-    run_sql(monitor, "select count(*) from ops.dbt_runs_probe")
-    run_sql(monitor, "create table ops.alert_state_probe (k text primary key)")
-    run_sql(monitor, "insert into ops.alert_state_probe values ('a')")
+    assert run_sql(monitor, "select count(*) from ops.dbt_runs") == [(1,)]
+    run_sql(
+        monitor,
+        "insert into ops.alert_state values ('c', 'ok', null, now(), now()) "
+        "on conflict (check_name) do update set level = 'warn'",
+    )
+    # ... and what the orphan check counts: silver, and the failures dbt stores in audit
+    run_sql(monitor, "select count(*) from silver.s")
+    run_sql(monitor, "select count(*) from audit.a")
 
     # the reader sees nothing but gold, and changes nothing
     for table in ("bronze.condominios", "bronze.rejected_rows", "silver.s", "ops.loads"):
@@ -135,11 +146,21 @@ def test_each_role_can_do_its_job_and_nothing_else(role_db) -> None:
     denied(transformer, "insert into ops.id_watermarks (entity) values ('y')")
     denied(transformer, "update ops.loads set status = 'failed'")
     denied(transformer, "create table bronze.x (x int)")
+    denied(transformer, "create table ops.x (x int)")
+    denied(transformer, "delete from ops.dbt_runs")
+    denied(transformer, "insert into ops.alert_state values ('c', 'ok', null, now(), now())")
     # the monitor reads ops only and writes only its own tables
     denied(monitor, "select * from bronze.condominios")
     denied(monitor, "select * from gold.g")
     denied(monitor, "delete from ops.loads")
     denied(monitor, "update ops.id_watermarks set high_water = 0")
+    denied(monitor, "create table ops.x (x int)")
+    denied(
+        monitor,
+        "insert into ops.exports (manifest_id, model, rows, files, bytes, "
+        "output_path) values ('m', 'g', 0, 0, 0, '/x')",
+    )
+    denied(monitor, "insert into silver.s (condominio_id) values (2)")
     # nobody creates schemas (no CREATE on the database)
     for info in (loader, transformer, reader, monitor):
         denied(info, "create schema rogue")
@@ -310,6 +331,13 @@ def test_the_pipeline_runs_with_every_job_on_its_own_role(pg_server, tmp_path) -
 
         monitor = _condo("monitor", "--format", "json", env=env)
         assert monitor.returncode in (0, 1), monitor.stderr
+        checks = {c["name"]: c["level"] for c in json.loads(monitor.stdout)["checks"]}
+        # the build and the export were recorded (as the transformer), so gold is fresh
+        assert checks["dbt.build"] in ("ok", "warn")
+        for model in COLUMNS:
+            assert checks[f"freshness.gold.{model}"] == "ok", model
+        assert run_sql(admin, "select count(distinct model) from ops.exports") == [(len(COLUMNS),)]
+        assert "orphans.imoveis" in checks and "bronze_partitions.transacoes" in checks
 
         owners = dict(
             run_sql(
