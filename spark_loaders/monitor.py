@@ -67,7 +67,7 @@ class EntityStats:
 
 @dataclass(frozen=True)
 class DbtBuild:
-    """The latest ``dbt build`` recorded in ``ops.dbt_runs`` and its nodes' outcomes."""
+    """The latest dbt results (``gather_dbt``): the last full build and any node run since."""
 
     invocation_id: str
     finished_at: datetime
@@ -627,23 +627,55 @@ def _relation_exists(conn, name: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
 
 
+# dbt commands that execute nodes. Orchestrators such as Cosmos run one `dbt run` or
+# `dbt test` per node instead of one `dbt build`; their results count as much as a build's.
+NODE_COMMANDS = ("build", "run", "test", "seed", "snapshot")
+
+# The state of the project as dbt last left it: the latest full `dbt build`, with every node
+# executed since by a narrower invocation taking the place of the build's result for that
+# node. Without any full build, every recorded node invocation counts.
+_LATEST_DBT_WINDOW = """
+with node_runs as (
+    select invocation_id, command, started_at, finished_at, status
+    from ops.dbt_runs where command = any(%(commands)s)
+),
+since as (
+    select coalesce(max(started_at), '-infinity'::timestamptz) as at
+    from node_runs where command = 'build'
+)
+select invocation_id, finished_at, status,
+    extract(epoch from max(finished_at) over () - min(started_at) over ())::float8
+from node_runs where started_at >= (select at from since)
+order by finished_at desc limit 1
+"""
+_LATEST_DBT_NODES = """
+with node_runs as (
+    select invocation_id, command, started_at, finished_at
+    from ops.dbt_runs where command = any(%(commands)s)
+),
+since as (
+    select coalesce(max(started_at), '-infinity'::timestamptz) as at
+    from node_runs where command = 'build'
+)
+select distinct on (r.unique_id) r.resource_type, r.status, r.name
+from ops.dbt_results r join node_runs d on d.invocation_id = r.invocation_id
+where d.started_at >= (select at from since)
+order by r.unique_id, d.finished_at desc
+"""
+
+
 def gather_dbt(conn) -> DbtState:
-    """The latest ``dbt build``, each gold model's last successful build and last export."""
+    """The latest dbt results (see ``_LATEST_DBT_WINDOW``), each gold model's last
+    successful build and last export."""
     if not _relation_exists(conn, "ops.dbt_runs"):
         return DbtState()
     build = None
-    row = conn.execute(
-        "select invocation_id, finished_at, status, "
-        "extract(epoch from finished_at - started_at)::float8 "
-        "from ops.dbt_runs where command = 'build' order by finished_at desc limit 1"
-    ).fetchone()
+    commands = {"commands": list(NODE_COMMANDS)}
+    row = conn.execute(_LATEST_DBT_WINDOW, commands).fetchone()
     if row is not None:
         counts: dict[tuple[str, str], int] = {}
         names: dict[tuple[str, str], list[str]] = {}
-        for kind, status, name in conn.execute(
-            "select resource_type, status, name from ops.dbt_results where invocation_id = %s",
-            (row[0],),
-        ):
+        for kind, status, name in conn.execute(_LATEST_DBT_NODES, commands):
             counts[(kind, status)] = counts.get((kind, status), 0) + 1
             if status not in ("success", "pass"):
                 names.setdefault((kind, status), []).append(name)
@@ -657,14 +689,18 @@ def gather_dbt(conn) -> DbtState:
             (list(GOLD_MODELS),),
         ).fetchall()
     )
-    exported = dict(
-        conn.execute(
-            "select model, max(coalesce(read_started_at, exported_at)) from ops.exports "
-            "group by model"
-        ).fetchall()
-    )
+    exported: dict[str, datetime] = {}
+    if _relation_exists(conn, "ops.exports"):  # absent until the first export, unless bootstrapped
+        exported = dict(
+            conn.execute(
+                "select model, max(coalesce(read_started_at, exported_at)) from ops.exports "
+                "group by model"
+            ).fetchall()
+        )
     good = conn.execute(
-        "select max(finished_at) from ops.dbt_runs where command = 'build' and status <> 'error'"
+        "select max(finished_at) from ops.dbt_runs "
+        "where command = any(%(commands)s) and status <> 'error'",
+        commands,
     ).fetchone()[0]
     return DbtState(build, built, exported, good)
 
