@@ -1,4 +1,5 @@
-"""``condo db start|stop|status|url``: manage the embedded PostgreSQL server."""
+"""``condo db start|stop|status|url|env``: manage the embedded PostgreSQL server and tell
+other tools (plain dbt, psql) how to reach the configured database."""
 
 from __future__ import annotations
 
@@ -18,6 +19,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     status = actions.add_parser("status", help="show where the database is and whether it runs")
     status.add_argument("--json", action="store_true", help="print machine-readable JSON")
     actions.add_parser("url", help="print a libpq URL for the configured database")
+    env = actions.add_parser(
+        "env",
+        help='print export lines for plain dbt and psql: eval "$(condo db env)"',
+        description="Print the variables plain `dbt` and `psql` need (PG*, PGPASSFILE, "
+        "DBT_PROFILES_DIR, DBT_PROJECT_DIR, CONDO_SPARK_DIR, CONDO_DBT_TARGET) as shell "
+        "export lines. The password goes to a 0600 password file, never to the output.",
+    )
+    env.add_argument(
+        "--target",
+        choices=("postgres", "spark"),
+        default="postgres",
+        help="the dbt target plain dbt should use (default postgres)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -29,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     external = _external()
     if args.action == "url":
         print(connection.resolve().url())
+        return 0
+    if args.action == "env":
+        from spark_loaders import shell_env
+
+        print(shell_env.render(shell_env.environment(args.target)), end="")
         return 0
     if args.action == "status":
         if external is not None:

@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 
-from spark_loaders.dbt_env import dbt_environment, target_from_args
+from spark_loaders.dbt_env import dbt_environment, needs_database, target_from_args
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def passthrough(args: list[str]) -> int:
-    env = dbt_environment(target_from_args(args))
+    env = dbt_environment(target_from_args(args), connect=needs_database(args))
     dbt = shutil.which(
         "dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     )
