@@ -32,6 +32,14 @@ imoveis as (
     from {{ ref('stg_imoveis') }}
 ),
 
+transacoes as (
+    select
+        imovel_id,
+        data_transacao,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
 alteracoes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
@@ -101,12 +109,12 @@ diarias as (
     where qtd_transacoes > 0
 ),
 {%- else -%}
-transacoes as (
+transacoes_tipadas as (
     select
         transacoes.data_transacao,
         imoveis.tipo as tipo_imovel,
         transacoes.valor_transacao
-    from {{ ref('stg_transacoes') }} as transacoes
+    from transacoes
     inner join imoveis
         on transacoes.imovel_id = imoveis.imovel_id
 ),
@@ -117,12 +125,12 @@ diarias as (
         tipo_imovel,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from transacoes
+    from transacoes_tipadas
     group by data_transacao, tipo_imovel
 ),
 {%- endif %}
 
-final as (
+por_dia as (
     select
         cast(data_transacao as date) as data_transacao,
         {{ as_varchar('tipo_imovel', 50) }} as tipo_imovel,
@@ -131,27 +139,20 @@ final as (
         cast({{ half_up_average('valor_total', 'qtd_transacoes', 2) }} as decimal(15, 2))
             as valor_medio
     from diarias
-){%- if is_incremental() and not by_delta %},
+),
+{%- if is_incremental() and not by_delta %}
 
 -- Recomputed from all of silver: every day, old or new, is replaced.
 changed_days as (
     select data_transacao from {{ this }}
     union
-    select data_transacao from final
+    select data_transacao from por_dia
+),
+{%- endif %}
+
+-- On an incremental run, a day with no transaction left loses its old rows.
+final as (
+    {{ replace_scope_batch('por_dia', 'changed_days') }}
 )
-{%- endif %}
 
-{% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
-
-union all
-
--- One marker per affected day: its old rows go even when no transaction is left on it.
-{{ scope_markers('data_transacao', 'changed_days',
-    ['varchar(50)', 'bigint', 'decimal(20, 2)', 'decimal(15, 2)']) }}
-{%- else -%}
 select * from final
-{%- endif %}

@@ -32,13 +32,17 @@ totais as (
     inner join imoveis
         on por_imovel.imovel_id = imoveis.imovel_id
     group by imoveis.condominio_id
+),
+
+final as (
+    select
+        condominios.condominio_id,
+        {{ as_varchar('condominios.nome', 255) }} as nome_condominio,
+        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
+        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
+    from condominios
+    left join totais
+        on condominios.condominio_id = totais.condominio_id
 )
 
-select
-    condominios.condominio_id,
-    {{ as_varchar('condominios.nome', 255) }} as nome_condominio,
-    cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
-    cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
-from condominios
-left join totais
-    on condominios.condominio_id = totais.condominio_id
+select * from final

@@ -31,6 +31,13 @@ moradores as (
     from {{ ref('stg_moradores') }}
 ),
 
+transacoes as (
+    select
+        morador_id,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
 alteracoes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
@@ -57,7 +64,7 @@ escopo as (
 ),
 
 -- Previous totals plus the signed changes, for the affected residents still in silver.
-final as (
+por_morador as (
     select
         moradores.morador_id,
         {{ as_varchar('moradores.nome', 255) }} as nome_morador,
@@ -84,11 +91,11 @@ totais as (
         morador_id,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from {{ ref('stg_transacoes') }}
+    from transacoes
     group by morador_id
 ),
 
-final as (
+por_morador as (
     select
         moradores.morador_id,
         {{ as_varchar('moradores.nome', 255) }} as nome_morador,
@@ -107,19 +114,11 @@ escopo as (
     select morador_id from moradores
 )
 {%- endif %}
-{%- endif %}
+{%- endif %},
 
-{% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
+-- On an incremental run, a resident who left silver loses the old row.
+final as (
+    {{ replace_scope_batch('por_morador', 'escopo') }}
+)
 
-union all
-
--- One marker per affected resident: the old row goes even when the resident left silver.
-{{ scope_markers('morador_id', 'escopo',
-    ['varchar(255)', 'integer', 'bigint', 'decimal(20, 2)']) }}
-{%- else -%}
 select * from final
-{%- endif %}

@@ -20,6 +20,13 @@
 
 with
 
+transacoes as (
+    select
+        imovel_id,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
 alteracoes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
@@ -64,7 +71,7 @@ totais as (
         imovel_id,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from {{ ref('stg_transacoes') }}
+    from transacoes
     group by imovel_id
 ),
 {%- if is_incremental() %}
@@ -77,25 +84,18 @@ escopo as (
 {%- endif %}
 {%- endif %}
 
-final as (
+por_imovel as (
     select
         cast(imovel_id as integer) as imovel_id,
         cast(qtd_transacoes as bigint) as qtd_transacoes,
         cast(valor_total as decimal(20, 2)) as valor_total
     from totais
     where qtd_transacoes > 0
+),
+
+-- On an incremental run, a property with no transaction left loses its old row.
+final as (
+    {{ replace_scope_batch('por_imovel', 'escopo') }}
 )
 
-{% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
-
-union all
-
--- One marker per affected property: its old row goes even when it has no transaction left.
-{{ scope_markers('imovel_id', 'escopo', ['bigint', 'decimal(20, 2)']) }}
-{%- else -%}
 select * from final
-{%- endif %}

@@ -16,6 +16,14 @@
 
 with
 
+condominios as (
+    select condominio_id from {{ ref('stg_condominios') }}
+),
+
+tipos_canonicos as (
+    select tipo from {{ ref('tipos_imovel') }}
+),
+
 {% if is_incremental() -%}
 candidates as (
     {{ ids_loaded_since(
@@ -32,14 +40,6 @@ latest as (
         where=('bronze_rows.imovel_id in (select candidates.imovel_id from candidates)'
             if is_incremental() else none),
     ) }}
-),
-
-condominios as (
-    select condominio_id from {{ ref('stg_condominios') }}
-),
-
-tipos_canonicos as (
-    select tipo from {{ ref('tipos_imovel') }}
 ),
 
 cleaned as (
@@ -61,19 +61,10 @@ valid as (
         on cleaned.condominio_id = condominios.condominio_id
     left join tipos_canonicos
         on lower(cleaned.tipo_limpo) = lower(tipos_canonicos.tipo)
+),
+
+final as (
+    {{ replace_scope_batch('valid', 'candidates') }}
 )
 
-{% if is_incremental() -%}
-select
-    valid.*,
-    false as _scope_only
-from valid
-
-union all
-
--- One marker per candidate: its old row goes even when it has no valid new one.
-{{ scope_markers('imovel_id', 'candidates',
-    ['varchar(50)', 'integer', 'decimal(15, 2)'], lineage=true) }}
-{%- else -%}
-select * from valid
-{%- endif %}
+select * from final

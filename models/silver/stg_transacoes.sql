@@ -16,11 +16,54 @@
 -- depends_on: {{ source('bronze', 'moradores') }}
 -- depends_on: {{ source('bronze', 'condominios') }}
 
+{#-
+    Candidates of an incremental run: the transactions whose silver row may differ from the
+    previous run, because their own bronze rows were (re)loaded after the cutoff, or their
+    property or resident (any version of them) was, or a condominium those reference was.
+    Deliberately a superset: a candidate that did not change is rebuilt to the same row.
+    Finding transactions by property or resident reads all of bronze transactions, so that
+    part is left out when no property, resident or condominium was loaded after the cutoff
+    (the usual run, which only appends transactions).
+-#}
+{%- if is_incremental() %}
+{%- set cutoff = incremental_cutoff() %}
+{%- set references_loaded = rows_loaded_since([
+    source('bronze', 'imoveis'), source('bronze', 'moradores'), source('bronze', 'condominios'),
+], cutoff) %}
+{%- endif %}
+
 with
+
+imoveis as (
+    select imovel_id from {{ ref('stg_imoveis') }}
+),
+
+moradores as (
+    select morador_id from {{ ref('stg_moradores') }}
+),
 
 {% if is_incremental() -%}
 candidates as (
-    {{ changed_transaction_ids(incremental_cutoff()) }}
+    select distinct tx.transacao_id
+    from {{ source('bronze', 'transacoes') }} as tx
+    where tx._loaded_at > {{ cutoff }}
+    {%- if references_loaded %}
+    union
+    select tx.transacao_id
+    from {{ source('bronze', 'transacoes') }} as tx
+    where
+        tx.imovel_id in (
+            {{ ids_loaded_since(source('bronze', 'imoveis'), 'imovel_id', cutoff,
+                parent=source('bronze', 'condominios'), parent_key='condominio_id',
+                include_current=false) | indent(12) }}
+        )
+        or tx.morador_id in (
+            {{ ids_loaded_since(source('bronze', 'moradores'), 'morador_id', cutoff,
+                parent=source('bronze', 'condominios'), parent_key='condominio_id',
+                include_current=false) | indent(12) }}
+        )
+    {%- endif %}
+    {{- current_ids_when_reprocessing('transacao_id', cutoff) }}
 ),
 {%- endif %}
 
@@ -31,14 +74,6 @@ latest as (
         where=('bronze_rows.transacao_id in (select candidates.transacao_id from candidates)'
             if is_incremental() else none),
     ) }}
-),
-
-imoveis as (
-    select imovel_id from {{ ref('stg_imoveis') }}
-),
-
-moradores as (
-    select morador_id from {{ ref('stg_moradores') }}
 ),
 
 valid as (
@@ -54,19 +89,10 @@ valid as (
         on latest.imovel_id = imoveis.imovel_id
     inner join moradores
         on latest.morador_id = moradores.morador_id
+),
+
+final as (
+    {{ replace_scope_batch('valid', 'candidates') }}
 )
 
-{% if is_incremental() -%}
-select
-    valid.*,
-    false as _scope_only
-from valid
-
-union all
-
--- One marker per candidate: its old row goes even when it has no valid new one.
-{{ scope_markers('transacao_id', 'candidates',
-    ['integer', 'integer', 'date', 'decimal(15, 2)'], lineage=true) }}
-{%- else -%}
-select * from valid
-{%- endif %}
+select * from final
