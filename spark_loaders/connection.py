@@ -19,7 +19,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from spark_loaders.errors import CondoError
@@ -67,8 +67,8 @@ class ConnectionInfo:
             props["password"] = self.password
         return props
 
-    def psycopg_kwargs(self) -> dict[str, str | int]:
-        kwargs: dict[str, str | int] = {
+    def psycopg_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
             "user": self.user,

@@ -237,7 +237,3 @@ def to_prometheus(snapshot: Snapshot, checks: list[Check]) -> str:
             age = (snapshot.taken_at - s.last_loaded_at).total_seconds()
             lines.append(f'condo_last_load_age_seconds{{entity="{s.entity}"}} {age:.0f}')
     return "\n".join(lines) + "\n"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

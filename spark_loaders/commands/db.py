@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
             "`condo db start/stop` only manage the embedded one"
         )
     if args.action == "start":
-        info = embedded_pg.ensure_running()
-        print(f"embedded PostgreSQL is running at {info.url(hide_password=True)}")
+        started = embedded_pg.ensure_running()
+        print(f"embedded PostgreSQL is running at {started.url(hide_password=True)}")
         return 0
     if args.action == "stop":
         print(

@@ -71,7 +71,3 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     path = directory / "_manifest.json"
     path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
-
-
-def read_manifest(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / "_manifest.json").read_text(encoding="utf-8"))
