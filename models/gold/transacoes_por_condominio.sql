@@ -14,7 +14,7 @@ imoveis as (
     from {{ ref('stg_imoveis') }}
 ),
 
-por_imovel as (
+transacoes_por_imovel as (
     select
         imovel_id,
         qtd_transacoes,
@@ -23,14 +23,14 @@ por_imovel as (
 ),
 
 -- A transaction belongs to its property's condominium.
-totais as (
+totals as (
     select
         imoveis.condominio_id,
-        sum(por_imovel.qtd_transacoes) as qtd_transacoes,
-        sum(por_imovel.valor_total) as valor_total
-    from por_imovel
+        sum(transacoes_por_imovel.qtd_transacoes) as qtd_transacoes,
+        sum(transacoes_por_imovel.valor_total) as valor_total
+    from transacoes_por_imovel
     inner join imoveis
-        on por_imovel.imovel_id = imoveis.imovel_id
+        on transacoes_por_imovel.imovel_id = imoveis.imovel_id
     group by imoveis.condominio_id
 ),
 
@@ -38,11 +38,11 @@ final as (
     select
         condominios.condominio_id,
         {{ as_varchar('condominios.nome', 255) }} as nome_condominio,
-        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
-        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
+        cast(coalesce(totals.qtd_transacoes, 0) as bigint) as qtd_transacoes,
+        cast(coalesce(totals.valor_total, 0) as decimal(20, 2)) as valor_total
     from condominios
-    left join totais
-        on condominios.condominio_id = totais.condominio_id
+    left join totals
+        on condominios.condominio_id = totals.condominio_id
 )
 
 select * from final

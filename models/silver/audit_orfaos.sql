@@ -17,103 +17,103 @@ silver_transacoes as (
     select transacao_id from {{ ref('stg_transacoes') }}
 ),
 
-imoveis_bronze as (
+latest_imoveis as (
     {{ latest_version_by_id(source('bronze', 'imoveis'), 'imovel_id') }}
 ),
 
-moradores_bronze as (
+latest_moradores as (
     {{ latest_version_by_id(source('bronze', 'moradores'), 'morador_id') }}
 ),
 
-transacoes_bronze as (
+latest_transacoes as (
     {{ latest_version_by_id(source('bronze', 'transacoes'), 'transacao_id') }}
 ),
 
-imoveis_orfaos as (
+orphan_imoveis as (
     select
         'imoveis' as entidade,
-        imoveis_bronze.imovel_id as registro_id,
+        latest_imoveis.imovel_id as registro_id,
         'condominio_inexistente' as motivo,
-        imoveis_bronze.condominio_id,
+        latest_imoveis.condominio_id,
         cast(null as integer) as imovel_id,
         cast(null as integer) as morador_id,
-        {{ lineage_columns('imoveis_bronze') }}
-    from imoveis_bronze
+        {{ lineage_columns('latest_imoveis') }}
+    from latest_imoveis
     left join silver_imoveis
-        on imoveis_bronze.imovel_id = silver_imoveis.imovel_id
+        on latest_imoveis.imovel_id = silver_imoveis.imovel_id
     where silver_imoveis.imovel_id is null
 ),
 
-moradores_orfaos as (
+orphan_moradores as (
     select
         'moradores' as entidade,
-        moradores_bronze.morador_id as registro_id,
+        latest_moradores.morador_id as registro_id,
         'condominio_inexistente' as motivo,
-        moradores_bronze.condominio_id,
+        latest_moradores.condominio_id,
         cast(null as integer) as imovel_id,
         cast(null as integer) as morador_id,
-        {{ lineage_columns('moradores_bronze') }}
-    from moradores_bronze
+        {{ lineage_columns('latest_moradores') }}
+    from latest_moradores
     left join silver_moradores
-        on moradores_bronze.morador_id = silver_moradores.morador_id
+        on latest_moradores.morador_id = silver_moradores.morador_id
     where silver_moradores.morador_id is null
 ),
 
-transacoes_orfas as (
+orphan_transacoes as (
     select
         'transacoes' as entidade,
-        transacoes_bronze.transacao_id as registro_id,
+        latest_transacoes.transacao_id as registro_id,
         concat_ws(
             ', ',
             case
-                when imoveis_bronze.imovel_id is null then 'imovel_inexistente'
+                when latest_imoveis.imovel_id is null then 'imovel_inexistente'
                 when silver_imoveis.imovel_id is null then 'imovel_excluido'
             end,
             case
-                when moradores_bronze.morador_id is null then 'morador_inexistente'
+                when latest_moradores.morador_id is null then 'morador_inexistente'
                 when silver_moradores.morador_id is null then 'morador_excluido'
             end
         ) as motivo,
         cast(null as integer) as condominio_id,
-        transacoes_bronze.imovel_id,
-        transacoes_bronze.morador_id,
-        {{ lineage_columns('transacoes_bronze') }}
-    from transacoes_bronze
+        latest_transacoes.imovel_id,
+        latest_transacoes.morador_id,
+        {{ lineage_columns('latest_transacoes') }}
+    from latest_transacoes
     left join silver_transacoes
-        on transacoes_bronze.transacao_id = silver_transacoes.transacao_id
-    left join imoveis_bronze
-        on transacoes_bronze.imovel_id = imoveis_bronze.imovel_id
+        on latest_transacoes.transacao_id = silver_transacoes.transacao_id
+    left join latest_imoveis
+        on latest_transacoes.imovel_id = latest_imoveis.imovel_id
     left join silver_imoveis
-        on transacoes_bronze.imovel_id = silver_imoveis.imovel_id
-    left join moradores_bronze
-        on transacoes_bronze.morador_id = moradores_bronze.morador_id
+        on latest_transacoes.imovel_id = silver_imoveis.imovel_id
+    left join latest_moradores
+        on latest_transacoes.morador_id = latest_moradores.morador_id
     left join silver_moradores
-        on transacoes_bronze.morador_id = silver_moradores.morador_id
+        on latest_transacoes.morador_id = silver_moradores.morador_id
     where silver_transacoes.transacao_id is null
 ),
 
-orfaos as (
-    select * from imoveis_orfaos
+orphans as (
+    select * from orphan_imoveis
     union all
-    select * from moradores_orfaos
+    select * from orphan_moradores
     union all
-    select * from transacoes_orfas
+    select * from orphan_transacoes
 ),
 
 final as (
     select
-        {{ as_text('orfaos.entidade') }} as entidade,
-        cast(orfaos.registro_id as integer) as registro_id,
-        {{ as_text('orfaos.motivo') }} as motivo,
-        cast(orfaos.condominio_id as integer) as condominio_id,
-        cast(orfaos.imovel_id as integer) as imovel_id,
-        cast(orfaos.morador_id as integer) as morador_id,
-        orfaos._source_file,
-        orfaos._source_line,
-        orfaos._load_id,
-        orfaos._loaded_at,
-        orfaos._repaired
-    from orfaos
+        {{ as_text('orphans.entidade') }} as entidade,
+        cast(orphans.registro_id as integer) as registro_id,
+        {{ as_text('orphans.motivo') }} as motivo,
+        cast(orphans.condominio_id as integer) as condominio_id,
+        cast(orphans.imovel_id as integer) as imovel_id,
+        cast(orphans.morador_id as integer) as morador_id,
+        orphans._source_file,
+        orphans._source_line,
+        orphans._load_id,
+        orphans._loaded_at,
+        orphans._repaired
+    from orphans
 )
 
 select * from final
