@@ -148,9 +148,7 @@ def from_url(url: str, variable: str = "CONDO_DATABASE_URL") -> ConnectionInfo:
     )
 
 
-def from_environment(
-    environ: Mapping[str, str], job: Job | None = None
-) -> ConnectionInfo | None:
+def from_environment(environ: Mapping[str, str], job: Job | None = None) -> ConnectionInfo | None:
     """The external server named by the environment for ``job`` (its own URL variable
     first, then the shared settings), or None when the embedded one applies."""
     if job is not None:

@@ -50,9 +50,7 @@ def write_passfile(infos: Iterable[ConnectionInfo], path: Path | None = None) ->
     return path
 
 
-def environment(
-    target: str, role: connection.Job | None = "transformer"
-) -> dict[str, str | None]:
+def environment(target: str, role: connection.Job | None = "transformer") -> dict[str, str | None]:
     """The variables to export (None: to unset) for dbt on ``target`` and for psql, connecting
     as ``role`` (default the transformer, as ``condo dbt`` does; None: the administrator)."""
     env: dict[str, str | None] = {

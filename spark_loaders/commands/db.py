@@ -103,21 +103,27 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "env":
         from spark_loaders import shell_env
 
-        print(shell_env.render(shell_env.environment(
-                args.target, None if args.role == "admin" else args.role
-            )), end="")
+        print(
+            shell_env.render(
+                shell_env.environment(args.target, None if args.role == "admin" else args.role)
+            ),
+            end="",
+        )
         return 0
     if args.action == "status":
         if external is not None:
-            info = {"source": external.source, "url": external.url(hide_password=True)}
+            shown: dict[str, object] = {
+                "source": external.source,
+                "url": external.url(hide_password=True),
+            }
         else:
-            info = {"source": "embedded", **embedded_pg.status()}
+            shown = {"source": "embedded", **embedded_pg.status()}
         if args.json:
-            print(json.dumps(info, indent=2))
+            print(json.dumps(shown, indent=2))
         else:
-            for key, value in info.items():
+            for key, value in shown.items():
                 print(f"{key:15} {value}")
-        return 0 if external is not None or info["running"] else 3
+        return 0 if external is not None or shown["running"] else 3
     if external is not None:
         raise CondoError(
             f"an external database is configured ({external.url(hide_password=True)}); "

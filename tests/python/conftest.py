@@ -83,5 +83,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     marked ``spark``; a test that starts Spark only in a child process carries the mark
     itself. ``make test-fast`` deselects them (``-m "not slow and not spark"``)."""
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        if {"spark", "spark_cluster"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.spark)
