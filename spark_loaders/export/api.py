@@ -186,7 +186,7 @@ def _record_history(results: list[ExportResult]) -> None:
     from spark_loaders import ops_history
 
     try:
-        with psycopg.connect(**connection.resolve().psycopg_kwargs()) as conn:
+        with psycopg.connect(**connection.resolve("transformer").psycopg_kwargs()) as conn:
             ops_history.record_exports(
                 conn,
                 [

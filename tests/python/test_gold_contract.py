@@ -105,7 +105,7 @@ def test_a_change_breaking_the_gold_contract_fails_the_build(fresh_db, tmp_path)
     assert failed.returncode != 0
     assert "contract" in failed.stdout and "qtd_transacoes" in failed.stdout
 
-    renamed = text.replace("as valor_total\nfrom condominios", "as valor\nfrom condominios")
+    renamed = text.replace("as valor_total\n    from condominios", "as valor\n    from condominios")
     assert renamed != text
     sql.write_text(renamed, encoding="utf-8")
     failed = dbt(project, "run", "--select", GOLD_MODEL)
