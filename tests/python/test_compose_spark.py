@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 from spark_cluster import daemon_command
-from test_docker_compose import COMPOSE, env_example, interpolate
+from test_docker_compose import COMPOSE, filled_env, interpolate
 
 from spark_loaders.thrift_server import server_command
 
@@ -18,12 +18,12 @@ STATE = Path("/opt/spark/work-dir/condo")  # CONDO_STATE_DIR of the compose serv
 
 def _services() -> dict:
     raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    return interpolate(raw, env_example())["services"]
+    return interpolate(raw, filled_env())["services"]
 
 
 def test_master_and_worker_match_the_test_cluster() -> None:
     services = _services()
-    env = env_example()
+    env = filled_env()
     assert services["spark-master"]["command"] == daemon_command(
         "master", host="spark-master", port=7077, ui_port=8080,
         spark_class=f"{SPARK}/bin/spark-class",
