@@ -3,7 +3,11 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 export DBT_SEND_ANONYMOUS_USAGE_STATS ?= false
 
-.PHONY: install run test lint format docs dist clean airflow airflow-test
+.PHONY: help install run test test-fast lint format docs dist clean airflow airflow-test
+.DEFAULT_GOAL := help
+
+help: ## list the targets (the default)
+	@grep -E '^[a-zA-Z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: ## create .venv with the locked dependencies (installs uv first if needed)
 	@test -x "$(UV)" || python3 -m pip install --user --quiet uv
@@ -15,16 +19,13 @@ run: install ## run the whole pipeline on data/sample with the embedded database
 test: install ## run the whole test suite (unit, integration and end-to-end)
 	.venv/bin/pytest
 
-lint: install ## ruff, sqlfluff, and the Prometheus rules with their unit tests (promtool)
-	.venv/bin/ruff check .
-	.venv/bin/ruff format --check .
-	.venv/bin/sqlfluff lint models tests/dbt macros
-	promtool check rules monitoring/prometheus/alerts.yml
-	promtool test rules monitoring/prometheus/alerts_test.yml
-	amtool check-config monitoring/alertmanager/alertmanager.yml >/dev/null
-	.venv/bin/actionlint .github/workflows/*.yml
+test-fast: install ## every test that starts no Spark (no `slow`, no `spark` mark): a few minutes
+	.venv/bin/pytest -m "not slow and not spark"
 
-format: install
+lint: install ## the pre-commit hooks on every file: hygiene, ruff, mypy, vulture, sqlfluff, promtool, amtool, actionlint
+	.venv/bin/pre-commit run --all-files --show-diff-on-failure
+
+format: install ## ruff format and ruff's fixes
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 

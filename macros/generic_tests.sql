@@ -54,13 +54,3 @@
     from {{ model }}
     where {{ column_name }} != trim({{ column_name }}) or {{ column_name }} = ''
 {% endtest %}
-
-{% test accepted_values_from_seed(model, column_name, seed, seed_column) %}
-    select distinct checked.{{ column_name }}
-    from {{ model }} as checked
-    where
-        checked.{{ column_name }} is not null
-        and checked.{{ column_name }} not in (
-            select reference.{{ seed_column }} from {{ seed }} as reference
-        )
-{% endtest %}

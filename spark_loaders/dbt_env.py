@@ -11,15 +11,29 @@ from spark_loaders.spark_session import spark_dir
 
 POSTGRES_TARGETS = ("postgres",)
 
+# dbt invocations that never open a connection: no database needs to be started for them.
+OFFLINE_COMMANDS = frozenset(
+    {"--help", "-h", "help", "--version", "-v", "parse", "ls", "list", "clean", "deps", "init"}
+)
 
-def dbt_environment(target: str | None) -> dict[str, str]:
-    """``os.environ`` plus what dbt needs for ``target`` (None means the profile's default)."""
+
+def needs_database(args: list[str]) -> bool:
+    """Whether ``dbt ARGS`` may connect: false for help, version, parse and ls."""
+    first = next((arg for arg in args if arg in OFFLINE_COMMANDS or not arg.startswith("-")), None)
+    if first is None:
+        return False  # bare `dbt` prints its help
+    return first not in OFFLINE_COMMANDS and "--help" not in args and "-h" not in args
+
+
+def dbt_environment(target: str | None, *, connect: bool = True) -> dict[str, str]:
+    """``os.environ`` plus what dbt needs for ``target`` (None means the profile's default);
+    without ``connect`` the database is neither resolved nor started."""
     env = dict(os.environ)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     env.setdefault("DBT_PROFILES_DIR", str(project_root() / "profiles"))
     env.setdefault("DBT_PROJECT_DIR", str(project_root()))
     env.setdefault("CONDO_SPARK_DIR", str(spark_dir()))
-    if target in (None, *POSTGRES_TARGETS):
+    if connect and target in (None, *POSTGRES_TARGETS):
         env.update(connection.resolve("transformer").env())
     return env
 

@@ -494,17 +494,3 @@ def status() -> dict:
         "log": str(lay.log),
         "pid": _postmaster_pid(lay) if running else None,
     }
-
-
-def wait_until_ready(info: ConnectionInfo, timeout: float = 30) -> None:
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with psycopg.connect(**info.psycopg_kwargs(), connect_timeout=2):
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -823,7 +823,3 @@ def to_prometheus(snapshot: Snapshot, checks: list[Check], limits: Thresholds | 
     from spark_loaders.monitor_metrics import exposition
 
     return exposition(snapshot, checks, limits or Thresholds())
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -290,7 +290,7 @@ def record_dbt_run_file(
         return None
     from spark_loaders import connection
 
-    info = connection.resolve("transformer")
+    info = connection.resolve("transformer")  # dbt's role writes its run records
     with psycopg.connect(**info.psycopg_kwargs()) as conn:
         return record_dbt_run(
             conn,

@@ -69,7 +69,7 @@ def exclusive_run(
     from spark_loaders import connection
     from spark_loaders.ingest.ddl import LOCK_NAMESPACE
 
-    info = connection.resolve()
+    info = connection.resolve("transformer")  # the role of the runs it serialises (dbt)
     try:
         kwargs = {**info.psycopg_kwargs(), "application_name": f"condo {what} (pid {os.getpid()})"}
         kwargs.setdefault("connect_timeout", 15)

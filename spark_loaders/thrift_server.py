@@ -19,7 +19,6 @@ from pathlib import Path
 from spark_loaders.spark_session import spark_dir, warehouse_settings
 
 SERVER_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
-DEFAULT_PORT = 10000
 
 
 def spark_home() -> Path:

@@ -20,82 +20,82 @@
 
 with
 
+transacoes as (
+    select
+        imovel_id,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
-alteracoes as (
+changes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
         ['imovel_id', 'valor_transacao']) | indent(4) }}
 ),
 
-variacao as (
+deltas as (
     select
         imovel_id,
         sum(_sinal) as qtd_transacoes,
         sum(_sinal * valor_transacao) as valor_total
-    from alteracoes
+    from changes
     group by imovel_id
 ),
 
-anteriores as (
+previous_totals as (
     select
         previous.imovel_id,
         previous.qtd_transacoes,
         previous.valor_total
     from {{ this }} as previous
-    inner join variacao
-        on previous.imovel_id = variacao.imovel_id
+    inner join deltas
+        on previous.imovel_id = deltas.imovel_id
 ),
 
-totais as (
+totals as (
     select
-        variacao.imovel_id,
-        coalesce(anteriores.qtd_transacoes, 0) + variacao.qtd_transacoes as qtd_transacoes,
-        coalesce(anteriores.valor_total, 0) + variacao.valor_total as valor_total
-    from variacao
-    left join anteriores
-        on variacao.imovel_id = anteriores.imovel_id
+        deltas.imovel_id,
+        coalesce(previous_totals.qtd_transacoes, 0) + deltas.qtd_transacoes as qtd_transacoes,
+        coalesce(previous_totals.valor_total, 0) + deltas.valor_total as valor_total
+    from deltas
+    left join previous_totals
+        on deltas.imovel_id = previous_totals.imovel_id
 ),
 
-escopo as (
-    select imovel_id from variacao
+scopes as (
+    select imovel_id from deltas
 ),
 {%- else -%}
-totais as (
+totals as (
     select
         imovel_id,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from {{ ref('stg_transacoes') }}
+    from transacoes
     group by imovel_id
 ),
 {%- if is_incremental() %}
 
-escopo as (
+scopes as (
     select imovel_id from {{ this }}
     union
-    select imovel_id from totais
+    select imovel_id from totals
 ),
 {%- endif %}
 {%- endif %}
 
-final as (
+per_property as (
     select
         cast(imovel_id as integer) as imovel_id,
         cast(qtd_transacoes as bigint) as qtd_transacoes,
         cast(valor_total as decimal(20, 2)) as valor_total
-    from totais
+    from totals
     where qtd_transacoes > 0
+),
+
+-- On an incremental run, a property with no transaction left loses its old row.
+final as (
+    {{ replace_scope_batch('per_property', 'scopes') }}
 )
 
-{% if is_incremental() -%}
-select
-    final.*,
-    false as _scope_only
-from final
-
-union all
-
--- One marker per affected property: its old row goes even when it has no transaction left.
-{{ scope_markers('imovel_id', 'escopo', ['bigint', 'decimal(20, 2)']) }}
-{%- else -%}
 select * from final
-{%- endif %}

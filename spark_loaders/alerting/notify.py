@@ -86,7 +86,8 @@ def notify(
     ops_history.ensure_history_schema(conn, ops_history.ALERT_RELATIONS, audit=False)
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(%s, %s)", _NOTIFY_LOCK)
-        previous = dict(conn.execute("select check_name, level from ops.alert_state").fetchall())
+        rows = conn.execute("select check_name, level from ops.alert_state").fetchall()
+        previous: dict[str, str] = dict(rows)
         found = changes(previous, checks)
         if found:
             post_json(url, payload(found, checks, taken_at), timeout=timeout)

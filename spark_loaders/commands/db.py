@@ -1,5 +1,6 @@
-"""``condo db start|stop|status|url|roles|psql``: the embedded PostgreSQL server, the job
-roles, and connecting to either without exposing a password."""
+"""``condo db start|stop|status|url|env|roles|psql``: the embedded PostgreSQL server, the
+job roles, and connecting to either without exposing a password (``env`` tells plain dbt
+and psql how to reach the configured database)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="whose connection to use (default reader; admin is the bootstrap superuser)",
     )
     psql.add_argument("psql_args", nargs=argparse.REMAINDER, help="arguments passed to psql")
+    env = actions.add_parser(
+        "env",
+        help='print export lines for plain dbt and psql: eval "$(condo db env)"',
+        description="Print the variables plain `dbt` and `psql` need (PG*, PGPASSFILE, "
+        "DBT_PROFILES_DIR, DBT_PROJECT_DIR, CONDO_SPARK_DIR, CONDO_DBT_TARGET) as shell "
+        "export lines. The password goes to a 0600 password file, never to the output.",
+    )
+    env.add_argument(
+        "--target",
+        choices=("postgres", "spark"),
+        default="postgres",
+        help="the dbt target plain dbt should use (default postgres)",
+    )
+    env.add_argument(
+        "--role",
+        choices=ROLE_CHOICES,
+        default="transformer",
+        help="whose connection to export (default transformer, as `condo dbt` uses; "
+        "admin is the bootstrap superuser)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,25 +100,38 @@ def run(args: argparse.Namespace) -> int:
         return _roles(external)
     if args.action == "psql":
         return run_psql(None if args.role == "admin" else args.role, args.psql_args)
+    if args.action == "env":
+        from spark_loaders import shell_env
+
+        print(
+            shell_env.render(
+                shell_env.environment(args.target, None if args.role == "admin" else args.role)
+            ),
+            end="",
+        )
+        return 0
     if args.action == "status":
         if external is not None:
-            info = {"source": external.source, "url": external.url(hide_password=True)}
+            shown: dict[str, object] = {
+                "source": external.source,
+                "url": external.url(hide_password=True),
+            }
         else:
-            info = {"source": "embedded", **embedded_pg.status()}
+            shown = {"source": "embedded", **embedded_pg.status()}
         if args.json:
-            print(json.dumps(info, indent=2))
+            print(json.dumps(shown, indent=2))
         else:
-            for key, value in info.items():
+            for key, value in shown.items():
                 print(f"{key:15} {value}")
-        return 0 if external is not None or info["running"] else 3
+        return 0 if external is not None or shown["running"] else 3
     if external is not None:
         raise CondoError(
             f"an external database is configured ({external.url(hide_password=True)}); "
             "`condo db start/stop` only manage the embedded one"
         )
     if args.action == "start":
-        info = embedded_pg.ensure_running()
-        print(f"embedded PostgreSQL is running at {info.url(hide_password=True)}")
+        started = embedded_pg.ensure_running()
+        print(f"embedded PostgreSQL is running at {started.url(hide_password=True)}")
         return 0
     if args.action == "stop":
         print(

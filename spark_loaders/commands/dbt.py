@@ -14,7 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spark_loaders.dbt_env import POSTGRES_TARGETS, dbt_environment, target_from_args
+from spark_loaders.dbt_env import (
+    POSTGRES_TARGETS,
+    dbt_environment,
+    needs_database,
+    target_from_args,
+)
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -51,19 +56,23 @@ def passthrough(args: list[str]) -> int:
     wait = NO_WAIT not in args
     args = [a for a in args if a != NO_WAIT]
     target = target_from_args(args)
-    env = dbt_environment(target)
+    # help, version, parse and ls neither start the database nor record a run.
+    online = needs_database(args)
+    env = dbt_environment(target, connect=online)
     dbt = shutil.which(
         "dbt", path=os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
     )
     if dbt is None:
         raise CondoError("dbt is not installed in this environment; run `make install`")
-    if dbt_takes_lock(args):
+    if online and dbt_takes_lock(args):
         with exclusive_run(f"dbt {args[0]}", wait=wait):
-            return run_and_record(dbt, args, env, target)
-    return run_and_record(dbt, args, env, target)
+            return run_and_record(dbt, args, env, target, record=online)
+    return run_and_record(dbt, args, env, target, record=online)
 
 
-def run_and_record(dbt: str, args: list[str], env: dict[str, str], target: str | None) -> int:
+def run_and_record(
+    dbt: str, args: list[str], env: dict[str, str], target: str | None, *, record: bool = True
+) -> int:
     """dbt as a child process (not execve: the run lock and the history need this process
     after dbt ends); its exit code is passed through unchanged."""
     from spark_loaders import ops_history
@@ -74,7 +83,7 @@ def run_and_record(dbt: str, args: list[str], env: dict[str, str], target: str |
         code = process.wait()
     except KeyboardInterrupt:
         code = process.wait()  # dbt got the same SIGINT; let it finish its cleanup
-    if target in (None, *POSTGRES_TARGETS):
+    if record and target in (None, *POSTGRES_TARGETS):
         record_history(run_results_file(args, env), started, code, target)
     return code
 

@@ -20,7 +20,6 @@ from pyspark.sql import functions as F
 
 from spark_loaders.errors import CondoError
 from spark_loaders.export.models import GoldModel
-from spark_loaders.export.swap import MANIFEST
 
 ROWS_PER_FILE = 5_000_000
 COMPRESSION = "zstd"
@@ -212,7 +211,3 @@ def describe(model: GoldModel, written: WrittenDataset, *, compression: str) -> 
         "total_bytes": written.bytes,
         "files": [{"path": f.path, "rows": f.rows, "bytes": f.bytes} for f in written.files],
     }
-
-
-def manifest_exists(directory: Path) -> bool:
-    return (directory / MANIFEST).is_file()

@@ -1,6 +1,6 @@
 """The shape of the four source files and which reject reasons apply to which column.
 
-This mirrors the loader's rules (issue 3): it is what the generator needs to write rows
+This mirrors the loader's rules (docs/ingestion.md, "Validation"): it is what the generator needs to write rows
 and to break them on purpose, one rule at a time.
 """
 

@@ -424,7 +424,7 @@ def compact_all(
     for name in entities or ():
         if name not in BY_NAME:
             raise CondoError(f"unknown entity {name!r}: use one of {', '.join(BY_NAME)}")
-    conninfo = connection.resolve("loader").psycopg_kwargs()
+    conninfo = connection.resolve("loader").psycopg_kwargs()  # bronze's owner
     try:
         return [compact_entity(conninfo, name, options, on_wait) for name in names]
     except psycopg.OperationalError as exc:

@@ -40,10 +40,6 @@ class LineScan:
     irregular_lines: int  # lines the parallel parser cannot split (quoted newlines, stray '"')
     prefix: bool = False  # blocks carry the lines before them rather than their own counts
 
-    @property
-    def total_lines(self) -> int:
-        return sum(b.lines for b in self.blocks)
-
 
 def _lines(spark: SparkSession, path: Path) -> DataFrame:
     text = spark.read.option("lineSep", "\n").text(str(path))

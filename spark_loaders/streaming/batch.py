@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 # that point of that micro-batch. ``after_write`` is after the files and the batch row have
 # committed in PostgreSQL and before Spark commits the batch: the worst case for duplicates.
 FAULT_ENV = "CONDO_STREAM_FAULT"
-FAULT_POINTS = ("before_write", "after_write")
 
 
 class StreamFailed(CondoError):

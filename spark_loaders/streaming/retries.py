@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# No `create schema`: the caller has run ingest.ddl.ensure_schema, which creates ops only when
+# missing (`create schema if not exists` needs CREATE on the database, which the loader
+# role does not have).
 DDL = """
-create schema if not exists ops;
 create table if not exists ops.stream_retries (
     path            text        primary key,
     entity          text,

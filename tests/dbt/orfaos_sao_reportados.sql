@@ -10,4 +10,4 @@ select
     entidade,
     registro_id,
     motivo
-from {{ ref('orfaos') }}
+from {{ ref('audit_orfaos') }}

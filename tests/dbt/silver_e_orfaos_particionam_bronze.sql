@@ -21,7 +21,7 @@ with
         (select count(*) as silver_count from {{ ref(model) }}) as silver_rows,
         (
             select count(*) as excluded_count
-            from {{ ref('orfaos') }} as orfaos
+            from {{ ref('audit_orfaos') }} as orfaos
             where orfaos.entidade = '{{ entity }}'
         ) as excluded_rows
 ),

@@ -76,3 +76,12 @@ def spark(test_state_dir: Path):
     session = get_spark("condo-tests", hive=True)
     yield session
     session.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the shared SparkSession, directly or through another fixture, is
+    marked ``spark``; a test that starts Spark only in a child process carries the mark
+    itself. ``make test-fast`` deselects them (``-m "not slow and not spark"``)."""
+    for item in items:
+        if {"spark", "spark_cluster"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.spark)

@@ -17,6 +17,9 @@ from test_pipeline_e2e import COLUMNS
 
 DAGS = PROJECT_ROOT / "orchestration" / "airflow" / "dags"
 
+# Airflow parses the DAG in .venv-airflow, from a `condo dbt parse` manifest.
+pytestmark = pytest.mark.slow
+
 SHAPE = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag

@@ -279,8 +279,8 @@ def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
     bronze.insert_postgres(conninfo, [first_load()])
     run_dbt(MODELS_AND_SEEDS, workdir=workdir)
 
-    silver = ["run", "--select", "staging"]
-    downstream = ["run", "--select", "intermediate", "marts"]
+    silver = ["run", "--select", "silver"]
+    downstream = ["run", "--select", "intermediate", "gold"]
 
     def reference() -> dict[str, list[tuple]]:
         """What a full refresh builds from the same bronze, restoring nothing."""

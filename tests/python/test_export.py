@@ -301,6 +301,7 @@ def test_missing_jdbc_driver_is_one_clear_line(gold_db, tmp_path: Path) -> None:
     assert not (tmp_path / "lake").exists()
 
 
+@pytest.mark.spark
 def test_without_any_jar_spark_fetches_the_driver_or_says_clearly_why_not(
     gold_db, tmp_path: Path
 ) -> None:

@@ -1,7 +1,7 @@
 """``condo generate``: determinism, sizes, CSV quoting and error injection.
 
 The bad rows are checked with a small validator written here from the loader's rules
-(issue 3, "Rules"), independently of the generator's code: every row the generator
+(docs/ingestion.md, "Validation"), independently of the generator's code: every row the generator
 calls bad must break exactly one rule, the one it claims, and every other row none.
 """
 

@@ -93,11 +93,11 @@ def test_a_change_breaking_the_gold_contract_fails_the_build(fresh_db, tmp_path)
     assert dict(built) == expected
     assert list(dict(built)) == list(expected)  # the contract's column order too
 
-    sql = project / "models" / "marts" / f"{GOLD_MODEL}.sql"
+    sql = project / "models" / "gold" / f"{GOLD_MODEL}.sql"
     text = sql.read_text(encoding="utf-8")
     broken = text.replace(
-        "cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes",
-        "cast(coalesce(totais.qtd_transacoes, 0) as varchar(20)) as qtd_transacoes",
+        "cast(coalesce(totals.qtd_transacoes, 0) as bigint) as qtd_transacoes",
+        "cast(coalesce(totals.qtd_transacoes, 0) as varchar(20)) as qtd_transacoes",
     )
     assert broken != text
     sql.write_text(broken, encoding="utf-8")
@@ -105,7 +105,7 @@ def test_a_change_breaking_the_gold_contract_fails_the_build(fresh_db, tmp_path)
     assert failed.returncode != 0
     assert "contract" in failed.stdout and "qtd_transacoes" in failed.stdout
 
-    renamed = text.replace("as valor_total\nfrom condominios", "as valor\nfrom condominios")
+    renamed = text.replace("as valor_total\n    from condominios", "as valor\n    from condominios")
     assert renamed != text
     sql.write_text(renamed, encoding="utf-8")
     failed = dbt(project, "run", "--select", GOLD_MODEL)

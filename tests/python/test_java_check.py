@@ -37,11 +37,6 @@ def test_parse_java_major(output: str, major: int | None) -> None:
     assert parse_java_major(output) == major
 
 
-def test_this_machine_has_a_usable_java() -> None:
-    # CI installs Java 17+; the Spark tests rely on it as well.
-    assert check_java() >= MIN_JAVA
-
-
 def _fake_jdk(home: Path, banner: str) -> Path:
     """A JAVA_HOME whose bin/java prints ``banner`` the way java does (to stderr)."""
     java = home / "bin" / "java"
@@ -49,6 +44,18 @@ def _fake_jdk(home: Path, banner: str) -> Path:
     java.write_text(f"#!/bin/sh\ncat >&2 <<'EOF'\n{banner}\nEOF\n")
     java.chmod(java.stat().st_mode | stat.S_IXUSR)
     return java
+
+
+@pytest.mark.parametrize("major", [MIN_JAVA, MIN_JAVA + 4])
+def test_java_at_or_above_the_minimum_is_accepted(tmp_path: Path, major: int) -> None:
+    _fake_jdk(tmp_path / "jdk", f'openjdk version "{major}.0.2" 2024-01-16')
+    assert check_java({"JAVA_HOME": str(tmp_path / "jdk"), "PATH": "/usr/bin"}) == major
+
+
+def test_java_just_below_the_minimum_is_refused(tmp_path: Path) -> None:
+    _fake_jdk(tmp_path / "jdk", f'openjdk version "{MIN_JAVA - 1}.0.2" 2024-01-16')
+    with pytest.raises(CondoError, match=f"Java {MIN_JAVA - 1}"):
+        check_java({"JAVA_HOME": str(tmp_path / "jdk"), "PATH": "/usr/bin"})
 
 
 def test_old_java_is_refused_with_the_hint(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ exits non-zero with one line and is retried by the next run."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -15,7 +16,7 @@ from spark_loaders.alerting.notify import changes, payload
 from spark_loaders.alerting.webhook import WebhookError, post_json
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.api import ingest_files
-from spark_loaders.monitor import Check, now_utc
+from spark_loaders.monitor import Check
 
 # wholly rejected: the required column `valor` is missing
 REJECTED = "tipo,condominio_id\nCasa,1\n"
@@ -88,7 +89,7 @@ def test_changes_and_payload_are_pure() -> None:
     assert [(c.check.name, c.previous, c.resolved) for c in found] == [("c", "error", False)]
     first = changes({}, checks)  # unknown counts as ok: only the non-ok checks are news
     assert [c.check.name for c in first] == ["a", "c"]
-    body = payload(found, checks, now_utc())
+    body = payload(found, checks, datetime.now(UTC))
     assert body["status"] == "error" and body["checks"][0]["previous"] == "error"
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pyarrow.dataset as ds
+import pytest
 from export_gold_data import CONDOMINIO_ROWS, create_gold
 
 from spark_loaders.run_lock import exclusive_run
@@ -30,6 +31,7 @@ def condo(*args: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # three condo subprocesses, one waiting on the lock, then dbt seed
 def test_a_second_pipeline_or_dbt_build_waits_or_fails_with_no_wait(fresh_db, tmp_path) -> None:
     with exclusive_run("pipeline", log=lambda _m: None):
         refused = condo("pipeline", "--no-wait", "--out", str(tmp_path / "lake"))

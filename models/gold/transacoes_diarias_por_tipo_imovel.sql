@@ -33,46 +33,54 @@ imoveis as (
     from {{ ref('stg_imoveis') }}
 ),
 
+transacoes as (
+    select
+        imovel_id,
+        data_transacao,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
-alteracoes as (
+changes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
         ['imovel_id', 'data_transacao', 'valor_transacao']) | indent(4) }}
 ),
 
-tipos_anteriores as (
+previous_types as (
     select
-        imoveis_alterados.imovel_id,
-        imoveis_alterados.tipo
+        changed_imoveis.imovel_id,
+        changed_imoveis.tipo
     from (
         {{ change_set_rows(ref('stg_imoveis'), imoveis_state,
             ['imovel_id', 'tipo']) | indent(8) }}
-    ) as imoveis_alterados
-    where imoveis_alterados._sinal < 0
+    ) as changed_imoveis
+    where changed_imoveis._sinal < 0
 ),
 
-variacao as (
+deltas as (
     select
-        alteracoes.data_transacao,
+        changes.data_transacao,
         case
-            when alteracoes._sinal < 0 then coalesce(tipos_anteriores.tipo, imoveis.tipo)
+            when changes._sinal < 0 then coalesce(previous_types.tipo, imoveis.tipo)
             else imoveis.tipo
         end as tipo_imovel,
-        alteracoes._sinal as qtd_transacoes,
-        alteracoes._sinal * alteracoes.valor_transacao as valor_total
-    from alteracoes
-    left join tipos_anteriores
+        changes._sinal as qtd_transacoes,
+        changes._sinal * changes.valor_transacao as valor_total
+    from changes
+    left join previous_types
         on
-            alteracoes._sinal < 0
-            and alteracoes.imovel_id = tipos_anteriores.imovel_id
+            changes._sinal < 0
+            and changes.imovel_id = previous_types.imovel_id
     left join imoveis
-        on alteracoes.imovel_id = imoveis.imovel_id
+        on changes.imovel_id = imoveis.imovel_id
 ),
 
 changed_days as (
-    select distinct data_transacao from variacao
+    select distinct data_transacao from deltas
 ),
 
-anteriores as (
+previous_rows as (
     select
         previous.data_transacao,
         previous.tipo_imovel,
@@ -83,47 +91,47 @@ anteriores as (
         on previous.data_transacao = changed_days.data_transacao
 ),
 
-somadas as (
+summed as (
     select
         data_transacao,
         tipo_imovel,
         sum(qtd_transacoes) as qtd_transacoes,
         sum(valor_total) as valor_total
     from (
-        select * from anteriores
+        select * from previous_rows
         union all
-        select * from variacao
-    ) as parcelas
+        select * from deltas
+    ) as parts
     group by data_transacao, tipo_imovel
 ),
 
-diarias as (
-    select * from somadas
+daily as (
+    select * from summed
     where qtd_transacoes > 0
 ),
 {%- else -%}
-transacoes as (
+typed_transactions as (
     select
         transacoes.data_transacao,
         imoveis.tipo as tipo_imovel,
         transacoes.valor_transacao
-    from {{ ref('stg_transacoes') }} as transacoes
+    from transacoes
     inner join imoveis
         on transacoes.imovel_id = imoveis.imovel_id
 ),
 
-diarias as (
+daily as (
     select
         data_transacao,
         tipo_imovel,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from transacoes
+    from typed_transactions
     group by data_transacao, tipo_imovel
 ),
 {%- endif %}
 
-final as (
+per_day as (
     select
         cast(data_transacao as date) as data_transacao,
         {{ as_varchar('tipo_imovel', 50) }} as tipo_imovel,
@@ -131,27 +139,21 @@ final as (
         cast(valor_total as decimal(20, 2)) as valor_total,
         cast({{ half_up_average('valor_total', 'qtd_transacoes', 2) }} as decimal(15, 2))
             as valor_medio
-    from diarias
-){%- if is_incremental() and not by_delta %},
+    from daily
+),
+{%- if is_incremental() and not by_delta %}
 
 -- Recomputed from all of silver: every day, old or new, is replaced.
 changed_days as (
     select data_transacao from {{ this }}
     union
-    select data_transacao from final
+    select data_transacao from per_day
+),
+{%- endif %}
+
+-- On an incremental run, a day with no transaction left loses its old rows.
+final as (
+    {{ replace_scope_batch('per_day', 'changed_days') }}
 )
-{%- endif %}
 
-{% if is_incremental() -%}
--- Marker rows are told apart by their null qtd_transacoes (scope_marker_column): the
--- enforced contract admits no _scope_only column.
 select * from final
-
-union all
-
--- One marker per affected day: its old rows go even when no transaction is left on it.
-{{ scope_markers('data_transacao', 'changed_days',
-    ['varchar(50)', 'bigint', 'decimal(20, 2)', 'decimal(15, 2)'], flag=false) }}
-{%- else -%}
-select * from final
-{%- endif %}

@@ -16,6 +16,14 @@
 
 with
 
+condominios as (
+    select condominio_id from {{ ref('stg_condominios') }}
+),
+
+tipos_imovel as (
+    select tipo from {{ ref('tipos_imovel') }}
+),
+
 {% if is_incremental() -%}
 candidates as (
     {{ ids_loaded_since(
@@ -34,14 +42,6 @@ latest as (
     ) }}
 ),
 
-condominios as (
-    select condominio_id from {{ ref('stg_condominios') }}
-),
-
-tipos_canonicos as (
-    select tipo from {{ ref('tipos_imovel') }}
-),
-
 cleaned as (
     select
         latest.*,
@@ -52,28 +52,19 @@ cleaned as (
 valid as (
     select
         cast(cleaned.imovel_id as integer) as imovel_id,
-        {{ as_varchar('coalesce(tipos_canonicos.tipo, cleaned.tipo_limpo)', 50) }} as tipo,
+        {{ as_varchar('coalesce(tipos_imovel.tipo, cleaned.tipo_limpo)', 50) }} as tipo,
         cast(cleaned.condominio_id as integer) as condominio_id,
         cast(cleaned.valor as decimal(15, 2)) as valor,
         {{ lineage_columns('cleaned') }}
     from cleaned
     inner join condominios
         on cleaned.condominio_id = condominios.condominio_id
-    left join tipos_canonicos
-        on lower(cleaned.tipo_limpo) = lower(tipos_canonicos.tipo)
+    left join tipos_imovel
+        on lower(cleaned.tipo_limpo) = lower(tipos_imovel.tipo)
+),
+
+final as (
+    {{ replace_scope_batch('valid', 'candidates') }}
 )
 
-{% if is_incremental() -%}
-select
-    valid.*,
-    false as _scope_only
-from valid
-
-union all
-
--- One marker per candidate: its old row goes even when it has no valid new one.
-{{ scope_markers('imovel_id', 'candidates',
-    ['varchar(50)', 'integer', 'decimal(15, 2)'], lineage=true) }}
-{%- else -%}
-select * from valid
-{%- endif %}
+select * from final

@@ -32,94 +32,94 @@ moradores as (
     from {{ ref('stg_moradores') }}
 ),
 
+transacoes as (
+    select
+        morador_id,
+        valor_transacao
+    from {{ ref('stg_transacoes') }}
+),
+
 {% if by_delta -%}
-alteracoes as (
+changes as (
     {{ change_set_rows(ref('stg_transacoes'), transacoes_state,
         ['morador_id', 'valor_transacao']) | indent(4) }}
 ),
 
-moradores_alterados as (
+changed_moradores as (
     {{ change_set_rows(ref('stg_moradores'), moradores_state, ['morador_id']) | indent(4) }}
 ),
 
-variacao as (
+deltas as (
     select
         morador_id,
         sum(_sinal) as qtd_transacoes,
         sum(_sinal * valor_transacao) as valor_total
-    from alteracoes
+    from changes
     group by morador_id
 ),
 
-escopo as (
-    select morador_id from variacao
+scopes as (
+    select morador_id from deltas
     union
-    select morador_id from moradores_alterados
+    select morador_id from changed_moradores
 ),
 
 -- Previous totals plus the signed changes, for the affected residents still in silver.
-final as (
+per_resident as (
     select
         moradores.morador_id,
         {{ as_varchar('moradores.nome', 255) }} as nome_morador,
         moradores.condominio_id,
         cast(
-            coalesce(previous.qtd_transacoes, 0) + coalesce(variacao.qtd_transacoes, 0)
+            coalesce(previous.qtd_transacoes, 0) + coalesce(deltas.qtd_transacoes, 0)
             as bigint
         ) as qtd_transacoes,
         cast(
-            coalesce(previous.valor_total, 0) + coalesce(variacao.valor_total, 0)
+            coalesce(previous.valor_total, 0) + coalesce(deltas.valor_total, 0)
             as decimal(20, 2)
         ) as valor_total
-    from escopo
+    from scopes
     inner join moradores
-        on escopo.morador_id = moradores.morador_id
+        on scopes.morador_id = moradores.morador_id
     left join {{ this }} as previous
-        on escopo.morador_id = previous.morador_id
-    left join variacao
-        on escopo.morador_id = variacao.morador_id
+        on scopes.morador_id = previous.morador_id
+    left join deltas
+        on scopes.morador_id = deltas.morador_id
 )
 {%- else -%}
-totais as (
+totals as (
     select
         morador_id,
         count(*) as qtd_transacoes,
         sum(valor_transacao) as valor_total
-    from {{ ref('stg_transacoes') }}
+    from transacoes
     group by morador_id
 ),
 
-final as (
+per_resident as (
     select
         moradores.morador_id,
         {{ as_varchar('moradores.nome', 255) }} as nome_morador,
         moradores.condominio_id,
-        cast(coalesce(totais.qtd_transacoes, 0) as bigint) as qtd_transacoes,
-        cast(coalesce(totais.valor_total, 0) as decimal(20, 2)) as valor_total
+        cast(coalesce(totals.qtd_transacoes, 0) as bigint) as qtd_transacoes,
+        cast(coalesce(totals.valor_total, 0) as decimal(20, 2)) as valor_total
     from moradores
-    left join totais
-        on moradores.morador_id = totais.morador_id
+    left join totals
+        on moradores.morador_id = totals.morador_id
 ){%- if is_incremental() %},
 
 -- Recomputed from all of silver: every resident, old or new, is replaced.
-escopo as (
+scopes as (
     select morador_id from {{ this }}
     union
     select morador_id from moradores
 )
 {%- endif %}
-{%- endif %}
+{%- endif %},
 
-{% if is_incremental() -%}
--- Marker rows are told apart by their null qtd_transacoes (scope_marker_column): the
--- enforced contract admits no _scope_only column.
+-- On an incremental run, a resident who left silver loses the old row.
+final as (
+    {{ replace_scope_batch('per_resident', 'scopes') }}
+)
+
 select * from final
-
-union all
-
--- One marker per affected resident: the old row goes even when the resident left silver.
-{{ scope_markers('morador_id', 'escopo',
-    ['varchar(255)', 'integer', 'bigint', 'decimal(20, 2)'], flag=false) }}
-{%- else -%}
-select * from final
-{%- endif %}

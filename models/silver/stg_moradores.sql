@@ -16,6 +16,10 @@
 
 with
 
+condominios as (
+    select condominio_id from {{ ref('stg_condominios') }}
+),
+
 {% if is_incremental() -%}
 candidates as (
     {{ ids_loaded_since(
@@ -34,10 +38,6 @@ latest as (
     ) }}
 ),
 
-condominios as (
-    select condominio_id from {{ ref('stg_condominios') }}
-),
-
 valid as (
     select
         cast(latest.morador_id as integer) as morador_id,
@@ -48,19 +48,10 @@ valid as (
     from latest
     inner join condominios
         on latest.condominio_id = condominios.condominio_id
+),
+
+final as (
+    {{ replace_scope_batch('valid', 'candidates') }}
 )
 
-{% if is_incremental() -%}
-select
-    valid.*,
-    false as _scope_only
-from valid
-
-union all
-
--- One marker per candidate: its old row goes even when it has no valid new one.
-{{ scope_markers('morador_id', 'candidates',
-    ['varchar(255)', 'integer', 'date'], lineage=true) }}
-{%- else -%}
-select * from valid
-{%- endif %}
+select * from final
