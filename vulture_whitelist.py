@@ -38,5 +38,6 @@ _.by_entity  # ingest/report.py LoadReport: the tests' way into a report
 LINEAGE  # ingest/entities.py
 BOM  # ingest/prescan.py
 
-# Tested (tests/python/test_bronze_compact.py) but not yet among condo monitor's checks.
+# The compaction checks of condo monitor on their own, for callers holding a connection
+# (tests/python/test_bronze_compact.py); condo monitor itself runs them via monitor.gather.
 health  # ingest/compact.py
