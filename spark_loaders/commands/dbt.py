@@ -32,18 +32,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _option(args: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` (the last one given), else None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
 def run_results_file(args: list[str], env: dict[str, str]) -> Path:
     """Where this invocation writes ``run_results.json``: ``--target-path``, else
-    ``$DBT_TARGET_PATH``, else the project's ``target/``."""
-    target_path = env.get("DBT_TARGET_PATH") or "target"
-    for i, arg in enumerate(args):
-        if arg == "--target-path" and i + 1 < len(args):
-            target_path = args[i + 1]
-        elif arg.startswith("--target-path="):
-            target_path = arg.split("=", 1)[1]
+    ``$DBT_TARGET_PATH``, else ``target/``; a relative one under the project directory
+    dbt was given (``--project-dir``, else ``$DBT_PROJECT_DIR``, else this project). Cosmos,
+    for one, runs every task in a temporary copy of the project named by ``--project-dir``."""
+    target_path = _option(args, "--target-path") or env.get("DBT_TARGET_PATH") or "target"
     base = Path(target_path)
     if not base.is_absolute():
-        base = project_root() / base
+        # dbt runs in this project's root (run_and_record), so a relative one starts there
+        project = _option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or "."
+        base = project_root() / project / base
     return base / "run_results.json"
 
 

@@ -60,3 +60,25 @@ def test_result_rows() -> None:
         2,
     )
     assert test["completed_at"] is None
+
+
+def test_run_results_follow_the_project_dir_dbt_was_given(tmp_path) -> None:
+    # Cosmos runs each task in a temporary copy of the project named by --project-dir.
+    from spark_loaders.commands.dbt import run_results_file
+    from spark_loaders.paths import project_root
+
+    copy = tmp_path / "copy"
+    assert run_results_file(["run", "--project-dir", str(copy)], {}) == (
+        copy / "target" / "run_results.json"
+    )
+    assert run_results_file([f"--project-dir={copy}", "--target-path", "t2"], {}) == (
+        copy / "t2" / "run_results.json"
+    )
+    assert run_results_file(["build"], {"DBT_PROJECT_DIR": str(copy)}) == (
+        copy / "target" / "run_results.json"
+    )
+    absolute = tmp_path / "elsewhere"
+    assert run_results_file(
+        ["build", "--project-dir", str(copy)], {"DBT_TARGET_PATH": str(absolute)}
+    ) == (absolute / "run_results.json")
+    assert run_results_file(["build"], {}) == project_root() / "target" / "run_results.json"
