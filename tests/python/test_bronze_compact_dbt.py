@@ -9,20 +9,12 @@ from pathlib import Path
 import pytest
 from dbt_runner import run_dbt
 from load_helpers import load, rows, write
+from test_dbt_postgres import SILVER_GOLD_TABLES
 
 from spark_loaders import cli
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-TABLES = (
-    "silver.condominios",
-    "silver.imoveis",
-    "silver.moradores",
-    "silver.transacoes",
-    "silver.int_transacoes_por_imovel",
-    "gold.transacoes_por_condominio",
-    "gold.transacoes_por_morador",
-    "gold.transacoes_diarias_por_tipo_imovel",
-)
+TABLES = SILVER_GOLD_TABLES
 BUILD = ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
 BRONZE = (
     "select * from bronze.{entity} order by _load_id, _source_line"  # every column, lineage too

@@ -76,6 +76,32 @@ def spark_env(spark_dir: Path) -> dict[str, str]:
     return env
 
 
+def assert_gold_equals_postgres_build(fresh_db, warehouse: Path, workdir: Path) -> None:
+    """Build the sample on PostgreSQL (same bronze rows, same load time) and check that every
+    gold table in the Spark ``warehouse`` has its contract types and equals it row for row."""
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    load = bronze.Load(1, LOADED_AT, bronze.sample_rows(PROJECT_ROOT / "data" / "sample"))
+    bronze.insert_postgres(conninfo, [load])
+    run_dbt(
+        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
+        workdir=workdir,
+    )
+    with psycopg.connect(**conninfo) as conn:
+        for model, _key in GOLD:
+            schema, spark_rows = spark_gold(warehouse, model)
+            assert [(f.name, f.type) for f in schema] == SPARK_TYPES[model], model
+            pg_rows = sorted(
+                (
+                    tuple(normalise(v) for v in row)
+                    for row in conn.execute(f"select * from gold.{model}").fetchall()
+                ),
+                key=repr,
+            )
+            assert spark_rows == pg_rows, model
+            assert pg_rows, model
+
+
 @pytest.mark.slow
 def test_spark_build_passes_and_matches_postgres(fresh_db, tmp_path):
     spark_dir = tmp_path / "spark"
@@ -90,29 +116,8 @@ def test_spark_build_passes_and_matches_postgres(fresh_db, tmp_path):
     )
     assert job.returncode == 0, job.stdout[-8000:] + job.stderr[-3000:]
 
-    conninfo = fresh_db.psycopg_kwargs()
-    bronze.create_postgres_bronze(conninfo)
-    load = bronze.Load(1, LOADED_AT, bronze.sample_rows(PROJECT_ROOT / "data" / "sample"))
-    bronze.insert_postgres(conninfo, [load])
-    run_dbt(
-        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
-        workdir=tmp_path / "pg-run",
-    )
-
     warehouse = spark_dir / "warehouse"
-    with psycopg.connect(**conninfo) as conn:
-        for model, _key in GOLD:
-            schema, spark_rows = spark_gold(warehouse, model)
-            assert [(f.name, f.type) for f in schema] == SPARK_TYPES[model], model
-            pg_rows = sorted(
-                (
-                    tuple(normalise(v) for v in row)
-                    for row in conn.execute(f"select * from gold.{model}").fetchall()
-                ),
-                key=repr,
-            )
-            assert spark_rows == pg_rows, model
-            assert pg_rows, model
+    assert_gold_equals_postgres_build(fresh_db, warehouse, tmp_path / "pg-run")
     condominios = dict(
         (r[0], (r[2], r[3])) for r in spark_gold(warehouse, "transacoes_por_condominio")[1]
     )

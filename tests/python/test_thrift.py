@@ -12,13 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
-import dbt_bronze as bronze
-import psycopg
 import pytest
 from dbt_runner import PROJECT_ROOT, run_dbt
-from dbt_spark_job import LOADED_AT
 from spark_cluster import free_port
-from test_dbt_spark import GOLD, SPARK_TYPES, normalise, spark_env, spark_gold
+from test_dbt_spark import assert_gold_equals_postgres_build, spark_env
 
 VENV_BIN = PROJECT_ROOT / ".venv" / "bin"
 START_TIMEOUT = 300
@@ -82,24 +79,5 @@ def test_dbt_build_through_the_thrift_server_matches_postgres(fresh_db, tmp_path
     assert not (tmp_path / "metastore_db").exists()
     assert not (tmp_path / "spark-warehouse").exists()
 
-    # 3. The postgres build of the same sample rows.
-    conninfo = fresh_db.psycopg_kwargs()
-    bronze.create_postgres_bronze(conninfo)
-    sample = bronze.Load(1, LOADED_AT, bronze.sample_rows(PROJECT_ROOT / "data" / "sample"))
-    bronze.insert_postgres(conninfo, [sample])
-    run_dbt(
-        ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
-        workdir=tmp_path / "pg-run",
-    )
-    warehouse = spark_dir / "warehouse"
-    with psycopg.connect(**conninfo) as conn:
-        for model, _key in GOLD:
-            schema, spark_rows = spark_gold(warehouse, model)
-            assert [(f.name, f.type) for f in schema] == SPARK_TYPES[model], model
-            pg_rows = sorted(
-                (tuple(normalise(v) for v in row) for row in
-                 conn.execute(f"select * from gold.{model}").fetchall()),
-                key=repr,
-            )  # fmt: skip
-            assert spark_rows == pg_rows, model
-            assert pg_rows, model
+    # 3. The postgres build of the same sample rows equals what the Thrift server built.
+    assert_gold_equals_postgres_build(fresh_db, spark_dir / "warehouse", tmp_path / "pg-run")
