@@ -23,12 +23,12 @@ from pyspark.sql import types as T
 from spark_loaders.ingest.copy_stream import Stats
 from spark_loaders.ingest.discover import SourceFile
 from spark_loaders.ingest.entities import BY_NAME, ENTITIES, REASON_BIT, REASONS, Entity
-from spark_loaders.ingest.file_checks import FileRejected, check_file
+from spark_loaders.ingest.file_checks import CheckedFile, FileRejected, check_file
 from spark_loaders.ingest.file_load import RunContext, short_error, verify_lines
 from spark_loaders.ingest.header import ColumnMap
-from spark_loaders.ingest.ids import check_room, id_outcome
+from spark_loaders.ingest.ids import IdOutcome, check_room, id_outcome
 from spark_loaders.ingest.ledger import PreviousLoad
-from spark_loaders.ingest.prescan import prescan
+from spark_loaders.ingest.prescan import Prescan, prescan
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.validate import reasons_of, value_col
 
@@ -138,22 +138,65 @@ class SparkTargetLoader:
         clock = time.monotonic()
         entity = BY_NAME[source.entity]
         if source.symlink:
-            # Never followed; the Spark target's ledger has no reason column, so the PostgreSQL
-            # target is where a refused link is recorded. Here the run is told plainly.
-            result = FileResult(entity.name, source.path, "rejected")
-            result.error = "symlink: the file is a symbolic link; links are not followed"
-            result.reason = "symlink"
-            return result
+            return _refuse_symlink(entity, source)
         scan = prescan(source.path)
         ledger = self._ledger()
-        loaded = {r["load_id"] for r in ledger if r["status"] == "loaded"}
-        # Leftovers of an interrupted run: partitions that no loaded ledger entry owns.
-        self._drop_partitions(f"bronze.{entity.name}", "_load_id", loaded)
-        owned = {r["load_id"] for r in ledger if r["status"] == "loaded"}
-        self._drop_partitions("bronze.rejected_rows", "load_id", owned)
-
+        self._drop_unowned(entity, ledger)
         load_id = max((r["load_id"] for r in ledger), default=0) + 1
         now = datetime.now(UTC).replace(tzinfo=None)
+        entry = self._new_entry(entity, source, scan, load_id, now)
+        result = FileResult(entity.name, source.path, "failed", load_id=load_id)
+        result.content_hash = scan.content_hash
+        previous_row = _previous_row(ledger, entity, scan)
+        marks: dict[str, int] = {}
+
+        def high_water() -> int:
+            marks.update(self._watermarks())
+            return marks[entity.name]
+
+        def on_header(cmap: ColumnMap) -> None:
+            entry["has_ids"] = cmap.has_ids
+            entry["warnings"] = list(cmap.warnings)
+
+        try:
+            file = check_file(
+                self.spark,
+                source,
+                scan,
+                entity,
+                previous=_previous_load(previous_row),
+                force=self.force,
+                high_water=high_water,
+                on_header=on_header,
+            )
+            if file is None:
+                entry["status"] = "skipped"
+                return self._finish(result, entry, clock)
+            if not marks:  # a file without a header: high_water() was not needed
+                marks.update(self._watermarks())
+            stats = self._write_checked(file, entity, source.name, load_id, now)
+            ids = id_outcome(file.base, stats)
+            _mark_loaded(entry, stats, ids)
+            self._record_loaded(entry, entity, previous_row)
+            self._raise_high_water(marks, entity, ids.high_water)
+            return self._fill(result, entry, clock)
+        except FileRejected as exc:
+            entry.update(status="rejected", error=str(exc))
+            return self._finish(result, entry, clock)
+        except Exception as exc:
+            entry.update(status="failed", error=short_error(exc))
+            return self._finish(result, entry, clock)
+
+    def _drop_unowned(self, entity: Entity, ledger: list[Row]) -> None:
+        """Leftovers of an interrupted run: partitions that no loaded ledger entry owns."""
+        loaded = {r["load_id"] for r in ledger if r["status"] == "loaded"}
+        self._drop_partitions(f"bronze.{entity.name}", "_load_id", loaded)
+        self._drop_partitions("bronze.rejected_rows", "load_id", loaded)
+
+    def _new_entry(
+        self, entity: Entity, source: SourceFile, scan: Prescan, load_id: int, now: datetime
+    ) -> dict:
+        """The ledger entry as it stands when the load begins: failed until it succeeds."""
         entry = {f.name: None for f in LOADS_SCHEMA.fields}
         entry.update(
             load_id=load_id,
@@ -174,102 +217,47 @@ class SparkTargetLoader:
             stream_batch_id=self.run.stream_batch_id,
             started_at=now,
         )
-        result = FileResult(entity.name, source.path, "failed", load_id=load_id)
-        result.content_hash = scan.content_hash
-        previous_row = next(
-            (
-                r
-                for r in ledger
-                if r["entity"] == entity.name
-                and r["content_hash"] in (scan.content_hash, scan.sha256)
-                and r["status"] == "loaded"
-            ),
-            None,
-        )
-        previous = (
-            PreviousLoad(
-                previous_row["load_id"],
-                previous_row["has_ids"],
-                previous_row["id_min"],
-                previous_row["id_max"],
-            )
-            if previous_row is not None
-            else None
-        )
+        return entry
 
-        marks: dict[str, int] = {}
-
-        def high_water() -> int:
-            marks.update(self._watermarks())
-            return marks[entity.name]
-
-        def on_header(cmap: ColumnMap) -> None:
-            entry["has_ids"] = cmap.has_ids
-            entry["warnings"] = list(cmap.warnings)
-
+    def _write_checked(
+        self, file: CheckedFile, entity: Entity, source_file: str, load_id: int, now: datetime
+    ) -> Stats:
+        """Write the parsed rows and rejects (nothing for a file with no rows); their counts."""
+        if file.checked is None:
+            return Stats()
+        checked = file.checked.persist()
         try:
-            file = check_file(
-                self.spark,
-                source,
-                scan,
-                entity,
-                previous=previous,
-                force=self.force,
-                high_water=high_water,
-                on_header=on_header,
+            stats = _stats(checked)
+            check_room(file.base, stats.rows)
+            verify_lines(file.parsed, stats)
+            self._write_rows(checked, entity, source_file, load_id, now)
+            return stats
+        finally:
+            checked.unpersist()
+
+    def _record_loaded(self, entry: dict, entity: Entity, previous_row: Row | None) -> None:
+        """Write the ledger entry that makes the load count. A forced reload retires the
+        previous load and drops its partitions."""
+        entry["finished_at"] = datetime.now(UTC).replace(tzinfo=None)
+        if previous_row is None:
+            self._append_ledger(entry)
+            return
+        load_id = entry["load_id"]
+        rows = [r.asDict() for r in self._ledger()]
+        for row in rows:
+            if row["load_id"] == previous_row["load_id"]:
+                row.update(status="replaced", replaced_by=load_id)
+        self._write_ledger([*rows, entry])
+        keep = {r["load_id"] for r in rows if r["status"] == "loaded"} | {load_id}
+        self._drop_partitions(f"bronze.{entity.name}", "_load_id", keep)
+        self._drop_partitions("bronze.rejected_rows", "load_id", keep)
+
+    def _raise_high_water(self, marks: dict[str, int], entity: Entity, high: int | None) -> None:
+        if high is not None and high > marks[entity.name]:
+            marks[entity.name] = high
+            self.spark.createDataFrame(sorted(marks.items()), WATERMARKS_SCHEMA).write.insertInto(
+                "ops.id_watermarks", overwrite=True
             )
-            if file is None:
-                entry["status"] = "skipped"
-                return self._finish(result, entry, clock)
-            stats = Stats()
-            if not marks:  # a file without a header: high_water() was not needed
-                marks.update(self._watermarks())
-            if file.checked is not None:
-                checked = file.checked.persist()
-                try:
-                    stats = _stats(checked)
-                    check_room(file.base, stats.rows)
-                    verify_lines(file.parsed, stats)
-                    self._write_rows(checked, entity, source.name, load_id, now)
-                finally:
-                    checked.unpersist()
-            ids = id_outcome(file.base, stats)
-            entry.update(
-                status="loaded",
-                rows_read=stats.rows,
-                rows_loaded=stats.loaded,
-                rows_rejected=stats.rejected,
-                rows_repaired=stats.repaired,
-                rejects_by_reason={k: v for k, v in stats.by_reason.items() if v},
-                id_min=ids.id_min,
-                id_max=ids.id_max,
-            )
-            if previous_row is not None:
-                # Forced reload: retire the previous load and drop its partitions.
-                rows = [r.asDict() for r in self._ledger()]
-                for row in rows:
-                    if row["load_id"] == previous_row["load_id"]:
-                        row.update(status="replaced", replaced_by=load_id)
-                entry["finished_at"] = datetime.now(UTC).replace(tzinfo=None)
-                self._write_ledger([*rows, entry])
-                keep = {r["load_id"] for r in rows if r["status"] == "loaded"} | {load_id}
-                self._drop_partitions(f"bronze.{entity.name}", "_load_id", keep)
-                self._drop_partitions("bronze.rejected_rows", "load_id", keep)
-            else:
-                entry["finished_at"] = datetime.now(UTC).replace(tzinfo=None)
-                self._append_ledger(entry)
-            if ids.high_water is not None and ids.high_water > marks[entity.name]:
-                marks[entity.name] = ids.high_water
-                self.spark.createDataFrame(
-                    sorted(marks.items()), WATERMARKS_SCHEMA
-                ).write.insertInto("ops.id_watermarks", overwrite=True)
-            return self._fill(result, entry, clock)
-        except FileRejected as exc:
-            entry.update(status="rejected", error=str(exc))
-            return self._finish(result, entry, clock)
-        except Exception as exc:
-            entry.update(status="failed", error=short_error(exc))
-            return self._finish(result, entry, clock)
 
     def _write_rows(
         self, checked: DataFrame, entity: Entity, source_file: str, load_id: int, now: datetime
@@ -354,3 +342,45 @@ def _stats(checked: DataFrame) -> Stats:
     )
     stats.by_reason = {r: int(row[r] or 0) for r in REASONS}
     return stats
+
+
+def _refuse_symlink(entity: Entity, source: SourceFile) -> FileResult:
+    """Never followed; the Spark target's ledger has no reason column, so the PostgreSQL
+    target is where a refused link is recorded. Here the run is told plainly."""
+    result = FileResult(entity.name, source.path, "rejected")
+    result.error = "symlink: the file is a symbolic link; links are not followed"
+    result.reason = "symlink"
+    return result
+
+
+def _previous_row(ledger: list[Row], entity: Entity, scan: Prescan) -> Row | None:
+    """The loaded ledger entry of these bytes, if any (by either hash)."""
+    return next(
+        (
+            r
+            for r in ledger
+            if r["entity"] == entity.name
+            and r["content_hash"] in (scan.content_hash, scan.sha256)
+            and r["status"] == "loaded"
+        ),
+        None,
+    )
+
+
+def _previous_load(row: Row | None) -> PreviousLoad | None:
+    if row is None:
+        return None
+    return PreviousLoad(row["load_id"], row["has_ids"], row["id_min"], row["id_max"])
+
+
+def _mark_loaded(entry: dict, stats: Stats, ids: IdOutcome) -> None:
+    entry.update(
+        status="loaded",
+        rows_read=stats.rows,
+        rows_loaded=stats.loaded,
+        rows_rejected=stats.rejected,
+        rows_repaired=stats.repaired,
+        rejects_by_reason={k: v for k, v in stats.by_reason.items() if v},
+        id_min=ids.id_min,
+        id_max=ids.id_max,
+    )
