@@ -200,7 +200,7 @@ def main() -> int:
     import psycopg
 
     from spark_loaders import connection
-    from spark_loaders.export import export_gold
+    from spark_loaders.export import ExportOptions, export_gold
     from spark_loaders.export.models import select_models
     from spark_loaders.spark_session import get_spark
 
@@ -241,7 +241,10 @@ def main() -> int:
                 t_single = best_of(
                     args.repeat,
                     lambda n=name: export_gold(
-                        spark, out=work / "spark1", models=[n], max_read_partitions=1
+                        spark,
+                        out=work / "spark1",
+                        models=[n],
+                        options=ExportOptions(max_read_partitions=1),
                     ),
                 )
                 for parts in (1, max(2, 2 * parallelism)):

@@ -222,11 +222,10 @@ def run_pipeline(
         return outcome.success, detail
 
     def export() -> tuple[bool, str]:
-        from spark_loaders.export.api import export_gold
+        from spark_loaders.export.api import ExportOptions, export_gold
 
-        results = export_gold(
-            state["spark"], out=out, target=target, dbt_invocation_id=state.get("dbt_invocation_id")
-        )
+        options = ExportOptions(target=target, dbt_invocation_id=state.get("dbt_invocation_id"))
+        results = export_gold(state["spark"], out=out, options=options)
         state["exports"] = results
         return True, f"{len(results)} models written to {out}"
 

@@ -57,7 +57,7 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spark_loaders.export import export_gold
+    from spark_loaders.export import ExportOptions, export_gold
     from spark_loaders.spark_session import get_spark, require_jdbc
 
     apply_master(args)
@@ -65,7 +65,9 @@ def run(args: argparse.Namespace) -> int:
     if args.target == "postgres":
         require_jdbc()
     spark = get_spark("condo-export", hive=args.target == "spark")
-    results = export_gold(spark, out=args.out, models=args.models, target=args.target)
+    results = export_gold(
+        spark, out=args.out, models=args.models, options=ExportOptions(target=args.target)
+    )
     for r in results:
         print(
             f"{r.model:36} {r.rows:>10} rows  {r.files:>3} file(s)  {_size(r.bytes):>10}  "

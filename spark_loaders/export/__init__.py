@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MODEL_NAMES", "ExportResult", "default_out", "export_gold"]
+__all__ = ["MODEL_NAMES", "ExportOptions", "ExportResult", "default_out", "export_gold"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,7 +16,7 @@ def __getattr__(name: str) -> Any:
         from spark_loaders.export.models import MODEL_NAMES
 
         return MODEL_NAMES
-    if name in ("ExportResult", "default_out", "export_gold"):
+    if name in ("ExportOptions", "ExportResult", "default_out", "export_gold"):
         from spark_loaders.export import api
 
         return getattr(api, name)

@@ -67,33 +67,47 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """Where gold is read from and how the datasets are written.
+
+    ``target`` says where gold lives: ``postgres`` (read over JDBC from
+    :func:`spark_loaders.connection.resolve`) or ``spark`` (tables ``<gold_schema>.<model>``
+    in the session's catalog). ``dbt_invocation_id`` overrides the id read from
+    ``target/run_results.json``. ``max_read_partitions`` defaults to twice the session's
+    parallelism (at least 2).
+    """
+
+    target: str = "postgres"
+    gold_schema: str = GOLD_SCHEMA
+    dbt_invocation_id: str | None = None
+    rows_per_file: int = write_dataset.ROWS_PER_FILE
+    rows_per_read_partition: int = read_gold.ROWS_PER_READ_PARTITION
+    max_read_partitions: int | None = None
+    compression: str = write_dataset.COMPRESSION
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise CondoError(f"unknown target {self.target!r}; choose postgres or spark")
+        if self.compression not in ("zstd", "snappy"):
+            raise CondoError(f"compression must be zstd or snappy, not {self.compression!r}")
+
+
 def export_gold(
     spark: SparkSession,
     *,
     out: Path | None = None,
     models: Sequence[str] | None = None,
-    target: str = "postgres",
-    gold_schema: str = GOLD_SCHEMA,
-    dbt_invocation_id: str | None = None,
-    rows_per_file: int = write_dataset.ROWS_PER_FILE,
-    rows_per_read_partition: int = read_gold.ROWS_PER_READ_PARTITION,
-    max_read_partitions: int | None = None,
-    compression: str = write_dataset.COMPRESSION,
+    options: ExportOptions | None = None,
 ) -> list[ExportResult]:
     """Export the gold ``models`` (default: all) to ``<out>/<model>/``.
 
-    Uses ``spark`` as given and never stops it. ``target`` says where gold lives:
-    ``postgres`` (read over JDBC from :func:`spark_loaders.connection.resolve`) or
-    ``spark`` (tables ``<gold_schema>.<model>`` in the session's catalog).
-    ``dbt_invocation_id`` overrides the id read from ``target/run_results.json``.
+    Uses ``spark`` as given and never stops it; ``options`` default to
+    :class:`ExportOptions`'s defaults (read from PostgreSQL).
     """
-    if target not in TARGETS:
-        raise CondoError(f"unknown target {target!r}; choose postgres or spark")
-    if compression not in ("zstd", "snappy"):
-        raise CondoError(f"compression must be zstd or snappy, not {compression!r}")
+    opts = options or ExportOptions()
     selected = select_models(list(models) if models else None)
     out = (out or default_out()).expanduser().resolve()
-    max_parts = max_read_partitions or max(2, spark.sparkContext.defaultParallelism * 2)
     run_id = new_run_id()
     read_started_at = datetime.now(UTC)
 
@@ -102,80 +116,80 @@ def export_gold(
             log.warning("export: %s in %s", action, out)
         for model in selected:
             swap.check_replaceable(out / model.name)
-        staged: list[_Staged] = []
-        try:
-            if target == "postgres":
-                require_jdbc(spark)
-                info = connection.resolve("transformer")
-                tables = [model.name for model in selected]
-                with read_gold.PgSnapshot(info, gold_schema, tables) as snap:
-                    for model in selected:
-                        staged.append(
-                            _stage_postgres(
-                                spark,
-                                model,
-                                snap,
-                                out,
-                                run_id,
-                                max_parts,
-                                rows_per_read_partition,
-                                rows_per_file,
-                                compression,
-                                dbt_invocation_id,
-                            )
-                        )
-            else:
-                for model in selected:
-                    staged.append(
-                        _stage_spark(
-                            spark,
-                            model,
-                            gold_schema,
-                            out,
-                            run_id,
-                            rows_per_file,
-                            compression,
-                            dbt_invocation_id,
-                        )
-                    )
-            swap.fault("after_write")
-        except BaseException:
-            for item in staged:
-                shutil.rmtree(item.temp, ignore_errors=True)
-            for model in selected:
-                shutil.rmtree(swap.temp_path(out, model.name, run_id), ignore_errors=True)
-            raise
-
-        results = []
-        try:
-            for item in staged:
-                target_dir = out / item.model.name
-                previous = swap.swap_in(item.temp, target_dir, run_id)
-                if previous is not None:
-                    shutil.rmtree(previous, ignore_errors=True)
-                results.append(
-                    ExportResult(
-                        model=item.model.name,
-                        path=target_dir,
-                        rows=item.written.rows,
-                        files=len(item.written.files),
-                        bytes=item.written.bytes,
-                        read_partitions=item.read_partitions,
-                        seconds=item.seconds,
-                        source=item.source,
-                        manifest_id=run_id,
-                        read_started_at=read_started_at,
-                        dbt_invocation_id=(mf.read_manifest(target_dir).get("dbt") or {}).get(
-                            "invocation_id"
-                        ),
-                    )
-                )
-        finally:
-            for item in staged:  # versions not swapped in because an earlier swap failed
-                shutil.rmtree(item.temp, ignore_errors=True)
-        if target == "postgres":
+        staged = _stage_all(spark, selected, out, run_id, opts)
+        results = _swap_all(staged, out, run_id, read_started_at)
+        if opts.target == "postgres":
             _record_history(results)
         return results
+
+
+def _stage_all(
+    spark: SparkSession,
+    selected: Sequence[GoldModel],
+    out: Path,
+    run_id: str,
+    opts: ExportOptions,
+) -> list[_Staged]:
+    """Phase one: every model written, checked and given its manifest in its temporary
+    directory. On any failure the temporary directories are removed and the error raised;
+    nothing published has changed."""
+    staged: list[_Staged] = []
+    try:
+        if opts.target == "postgres":
+            require_jdbc(spark)
+            info = connection.resolve("transformer")
+            tables = [model.name for model in selected]
+            max_parts = opts.max_read_partitions or max(
+                2, spark.sparkContext.defaultParallelism * 2
+            )
+            with read_gold.PgSnapshot(info, opts.gold_schema, tables) as snap:
+                for model in selected:
+                    staged.append(_stage_postgres(spark, model, snap, out, run_id, max_parts, opts))
+        else:
+            for model in selected:
+                staged.append(_stage_spark(spark, model, out, run_id, opts))
+        swap.fault("after_write")
+    except BaseException:
+        for item in staged:
+            shutil.rmtree(item.temp, ignore_errors=True)
+        for model in selected:
+            shutil.rmtree(swap.temp_path(out, model.name, run_id), ignore_errors=True)
+        raise
+    return staged
+
+
+def _swap_all(
+    staged: list[_Staged], out: Path, run_id: str, read_started_at: datetime
+) -> list[ExportResult]:
+    """Phase two: swap each staged dataset into place and delete the version it replaces."""
+    results = []
+    try:
+        for item in staged:
+            target_dir = out / item.model.name
+            previous = swap.swap_in(item.temp, target_dir, run_id)
+            if previous is not None:
+                shutil.rmtree(previous, ignore_errors=True)
+            results.append(
+                ExportResult(
+                    model=item.model.name,
+                    path=target_dir,
+                    rows=item.written.rows,
+                    files=len(item.written.files),
+                    bytes=item.written.bytes,
+                    read_partitions=item.read_partitions,
+                    seconds=item.seconds,
+                    source=item.source,
+                    manifest_id=run_id,
+                    read_started_at=read_started_at,
+                    dbt_invocation_id=(mf.read_manifest(target_dir).get("dbt") or {}).get(
+                        "invocation_id"
+                    ),
+                )
+            )
+    finally:
+        for item in staged:  # versions not swapped in because an earlier swap failed
+            shutil.rmtree(item.temp, ignore_errors=True)
+    return results
 
 
 def _record_history(results: list[ExportResult]) -> None:
@@ -230,11 +244,11 @@ def _finish(
     *,
     expected_rows: int | None,
     files: int,
-    rows_per_file: int,
-    compression: str,
     source: dict[str, Any],
-    dbt: dict[str, Any] | None,
+    opts: ExportOptions,
 ) -> write_dataset.WrittenDataset:
+    """Write ``df`` to ``temp``, check it and write its manifest."""
+    rows_per_file, compression = opts.rows_per_file, opts.compression
     shaped = schema.with_lake_partition(schema.conform(df, model), model)
     write_dataset.spark_write(
         write_dataset.arrange(shaped, model, files, df.rdd.getNumPartitions()),
@@ -257,7 +271,7 @@ def _finish(
         "export_id": temp.name.split(".tmp-", 1)[-1],  # ops.exports.manifest_id
         "exported_at": mf.utc_now(),
         "source": source,
-        "dbt": dbt,
+        "dbt": _dbt_section(model, opts.dbt_invocation_id),
         **write_dataset.describe(model, written, compression=compression),
         "writer": {"tool": "condo export", "spark_version": spark.version},
     }
@@ -272,10 +286,7 @@ def _stage_postgres(
     out: Path,
     run_id: str,
     max_parts: int,
-    rows_per_read_partition: int,
-    rows_per_file: int,
-    compression: str,
-    dbt_invocation_id: str | None,
+    opts: ExportOptions,
 ) -> _Staged:
     started = time.perf_counter()
     relation = snap.relation(model)
@@ -289,7 +300,7 @@ def _stage_postgres(
         stats,
         model.split_column,
         max_partitions=max_parts,
-        rows_per_partition=rows_per_read_partition,
+        rows_per_partition=opts.rows_per_read_partition,
     )
     df = read_gold.read_postgres(spark, model, snap, plan)
     schema.check_contract(model, df.schema, relation)
@@ -308,11 +319,9 @@ def _stage_postgres(
         model,
         temp,
         expected_rows=stats.rows,
-        files=write_dataset.file_count(stats.rows, rows_per_file, plan.partitions),
-        rows_per_file=rows_per_file,
-        compression=compression,
+        files=write_dataset.file_count(stats.rows, opts.rows_per_file, plan.partitions),
         source=source,
-        dbt=_dbt_section(model, dbt_invocation_id),
+        opts=opts,
     )
     return _Staged(
         model=model,
@@ -327,16 +336,13 @@ def _stage_postgres(
 def _stage_spark(
     spark: SparkSession,
     model: GoldModel,
-    gold_schema: str,
     out: Path,
     run_id: str,
-    rows_per_file: int,
-    compression: str,
-    dbt_invocation_id: str | None,
+    opts: ExportOptions,
 ) -> _Staged:
     started = time.perf_counter()
-    relation = read_gold.spark_table_name(model, gold_schema)
-    df = read_gold.read_spark(spark, model, gold_schema)
+    relation = read_gold.spark_table_name(model, opts.gold_schema)
+    df = read_gold.read_spark(spark, model, opts.gold_schema)
     schema.check_contract(model, df.schema, relation)
     rows = df.count()
     temp = swap.temp_path(out, model.name, run_id)
@@ -351,11 +357,9 @@ def _stage_spark(
         model,
         temp,
         expected_rows=rows,
-        files=write_dataset.file_count(rows, rows_per_file),
-        rows_per_file=rows_per_file,
-        compression=compression,
+        files=write_dataset.file_count(rows, opts.rows_per_file),
         source=source,
-        dbt=_dbt_section(model, dbt_invocation_id),
+        opts=opts,
     )
     return _Staged(
         model=model,

@@ -22,7 +22,7 @@ import pytest
 from export_gold_data import create_gold
 
 from spark_loaders.errors import CondoError
-from spark_loaders.export import export_gold
+from spark_loaders.export import ExportOptions, export_gold
 from spark_loaders.export.models import MODELS, select_models
 from spark_loaders.export.read_gold import PgSnapshot, ReadPlan, read_postgres
 
@@ -100,7 +100,7 @@ def test_export_writes_typed_partitioned_datasets_equal_to_gold(
     monkeypatch.setenv("DBT_TARGET_PATH", str(dbt_target))
     out = tmp_path / "lake"
     # tiny read partitions so even these small tables take the parallel JDBC path
-    results = export_gold(spark, out=out, rows_per_read_partition=2)
+    results = export_gold(spark, out=out, options=ExportOptions(rows_per_read_partition=2))
 
     assert [r.model for r in results] == [m.name for m in MODELS]
     assert all(r.read_partitions > 1 for r in results)
@@ -266,7 +266,10 @@ def test_spark_target_exports_catalog_tables(spark, tmp_path: Path) -> None:
         spark.createDataFrame(rows, daily_schema).write.saveAsTable(f"{schema_name}.{DAILY}")
         out = tmp_path / "lake"
         (result,) = export_gold(
-            spark, out=out, models=[DAILY], target="spark", gold_schema=schema_name
+            spark,
+            out=out,
+            models=[DAILY],
+            options=ExportOptions(target="spark", gold_schema=schema_name),
         )
         assert result.rows == 2
         assert entries(out / DAILY) == ["_manifest.json", "mes=2023-12", "mes=2024-01"]
