@@ -213,45 +213,16 @@ def _run_locked(
     stop = stop or threading.Event()
     force_stop = force_stop or threading.Event()
     check_layout(cfg.landing, cfg.archive)
-    info = connection.resolve("loader")
-    connect = _connector(info)
+    connect = _connector(connection.resolve("loader"))
     prepare_database(connect)
 
     board = StatusBoard(cfg.status_file, config=cfg.describe())
-    processor = BatchProcessor(
-        spark,
-        BatchSettings(
-            rejected_dir=cfg.rejected,
-            db_retry_seconds=cfg.db_retry_seconds,
-            settle_seconds=cfg.settle_seconds,
-            retry_base_seconds=cfg.retry_base_seconds,
-            archive=local_path(cfg.archive) if is_local(cfg.archive) else None,
-        ),
-        query_id=lambda: read_query_id(cfg.checkpoint, spark),
-        connect=connect,
-        ingest=ingest,
-        on_batch=board.add_batch,
-        log=log,
-    )
+    processor = _processor(spark, cfg, connect, board, ingest, log)
     listener = ProgressListener(board)
     spark.streams.addListener(listener)
     server = serve_status(board, cfg.http_port) if cfg.http_port else None
     try:
-        files = landing_files(
-            spark, cfg.landing, archive=cfg.archive, max_files_per_trigger=cfg.max_files_per_trigger
-        )
-        writer = (
-            files.writeStream.queryName(QUERY_NAME)
-            .option("checkpointLocation", cfg.checkpoint)
-            .foreachBatch(processor)
-        )
-        if cfg.available_now:
-            writer = writer.trigger(availableNow=True)
-        else:
-            writer = writer.trigger(
-                processingTime=f"{int(cfg.trigger_seconds * 1000)} milliseconds"
-            )
-        query = writer.start()
+        query = _start_query(spark, cfg, processor)
         query_id = str(query.id)
         board.update(query_id=query_id)
         mode = (
@@ -269,33 +240,88 @@ def _run_locked(
             message = processor.fatal_error or first_line(error)
             board.update(state="failed", error=message)
             raise StreamFailed(message)
-        # Files still queued get one more try before the run ends (an available-now run
-        # retries what earlier runs left, whatever their backoff).
-        pending = processor.retry_due(every=cfg.available_now)
-        board.update(state="stopped", pending_retries=max(pending, 0))
-        totals = board.snapshot()["totals"]
-        log(
-            f"condo stream: stopped after {totals['batches']} micro-batch(es): "
-            f"{totals['files']} file(s) ({totals['files_loaded']} loaded, "
-            f"{totals['files_skipped']} skipped, {totals['files_rejected']} rejected), "
-            f"{totals['rows_loaded']:,} rows loaded, {totals['rows_rejected']:,} rejected"
-        )
-        if pending > 0:
-            log(
-                f"condo stream: {pending} file(s) not loaded yet, queued for retry in "
-                "ops.stream_retries (see condo monitor)"
-            )
-        return RunResult(
-            query_id=query_id,
-            totals=totals,
-            stopped_by_signal=stopped_by_signal,
-            pending_retries=max(pending, 0),
-        )
+        return _wrap_up(processor, board, cfg, query_id, stopped_by_signal, log)
     finally:
         _drain_listener_bus(spark)
         spark.streams.removeListener(listener)
         if server is not None:
             server.shutdown()
+
+
+def _processor(
+    spark: SparkSession,
+    cfg: StreamConfig,
+    connect: Callable[[], Any],
+    board: StatusBoard,
+    ingest: Callable[..., Any] | None,
+    log: Callable[[str], None],
+) -> BatchProcessor:
+    """The foreachBatch handler: loads each micro-batch's files and reports to ``board``."""
+    return BatchProcessor(
+        spark,
+        BatchSettings(
+            rejected_dir=cfg.rejected,
+            db_retry_seconds=cfg.db_retry_seconds,
+            settle_seconds=cfg.settle_seconds,
+            retry_base_seconds=cfg.retry_base_seconds,
+            archive=local_path(cfg.archive) if is_local(cfg.archive) else None,
+        ),
+        query_id=lambda: read_query_id(cfg.checkpoint, spark),
+        connect=connect,
+        ingest=ingest,
+        on_batch=board.add_batch,
+        log=log,
+    )
+
+
+def _start_query(spark: SparkSession, cfg: StreamConfig, processor: BatchProcessor) -> Any:
+    """Start the file-listing query on its checkpoint, with the configured trigger."""
+    files = landing_files(
+        spark, cfg.landing, archive=cfg.archive, max_files_per_trigger=cfg.max_files_per_trigger
+    )
+    writer = (
+        files.writeStream.queryName(QUERY_NAME)
+        .option("checkpointLocation", cfg.checkpoint)
+        .foreachBatch(processor)
+    )
+    if cfg.available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{int(cfg.trigger_seconds * 1000)} milliseconds")
+    return writer.start()
+
+
+def _wrap_up(
+    processor: BatchProcessor,
+    board: StatusBoard,
+    cfg: StreamConfig,
+    query_id: str,
+    stopped_by_signal: bool,
+    log: Callable[[str], None],
+) -> RunResult:
+    """After a clean stop: one more try for queued files, then the run's totals."""
+    # Files still queued get one more try before the run ends (an available-now run
+    # retries what earlier runs left, whatever their backoff).
+    pending = processor.retry_due(every=cfg.available_now)
+    board.update(state="stopped", pending_retries=max(pending, 0))
+    totals = board.snapshot()["totals"]
+    log(
+        f"condo stream: stopped after {totals['batches']} micro-batch(es): "
+        f"{totals['files']} file(s) ({totals['files_loaded']} loaded, "
+        f"{totals['files_skipped']} skipped, {totals['files_rejected']} rejected), "
+        f"{totals['rows_loaded']:,} rows loaded, {totals['rows_rejected']:,} rejected"
+    )
+    if pending > 0:
+        log(
+            f"condo stream: {pending} file(s) not loaded yet, queued for retry in "
+            "ops.stream_retries (see condo monitor)"
+        )
+    return RunResult(
+        query_id=query_id,
+        totals=totals,
+        stopped_by_signal=stopped_by_signal,
+        pending_retries=max(pending, 0),
+    )
 
 
 def _drain_listener_bus(spark: SparkSession, timeout_ms: int = 5000) -> None:
