@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 from pyspark.sql import SparkSession
@@ -22,9 +23,9 @@ from spark_loaders.ingest.copy_stream import Stats
 from spark_loaders.ingest.ddl import LOCK_NAMESPACE, entity_lock_key
 from spark_loaders.ingest.discover import SourceFile
 from spark_loaders.ingest.entities import BY_NAME
-from spark_loaders.ingest.file_checks import FileRejected, check_file
+from spark_loaders.ingest.file_checks import CheckedFile, FileRejected, check_file
 from spark_loaders.ingest.header import ColumnMap
-from spark_loaders.ingest.ids import check_room, id_outcome
+from spark_loaders.ingest.ids import IdOutcome, check_room, id_outcome
 from spark_loaders.ingest.prescan import Prescan, prescan, raw_sha256
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.sink_postgres import (
@@ -37,6 +38,9 @@ from spark_loaders.ingest.sink_postgres import (
     write_bulk,
 )
 from spark_loaders.ingest.validate import copy_lines
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 DEFAULT_BULK_MIN_BYTES = 8 << 20
 
@@ -107,39 +111,14 @@ def load_file(
     entity = BY_NAME[source.entity]
     if source.symlink:
         return _refuse_symlink(conninfo, source, run, clock)
-    changed: str | None = None
-    unreadable: str | None = None
-    snap: Snapshot | None = None
-    try:
-        before = source.path.stat()
-        scan = prescan(source.path)
-        snap = snapshot_before(source.path, scan, before)
-    except FileChanged as exc:
-        changed = str(exc)
-    except OSError as exc:
-        unreadable = f"cannot read the file: {exc.strerror or exc}"
-        scan = None
-    if scan is None:
-        scan = Prescan("", 0, None, False, False, (0,), 0, "")
+    scan, snap, problem = _first_read(source)
     result = FileResult(source.entity, source.path, "failed", content_hash=scan.content_hash)
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         conn.execute(
             "select pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, entity_lock_key(entity.name))
         )
         drop_leftovers(conn, entity.name)
-        entry = ledger.LedgerEntry(
-            load_id=ledger.next_load_id(conn),
-            entity=entity.name,
-            source_file=source.name,
-            source_path=str(source.path),
-            content_hash=scan.content_hash,
-            size_bytes=scan.size,
-            status="failed",
-            started_at=ledger.db_now(conn),
-            mode=run.mode,
-            stream_query_id=run.stream_query_id,
-            stream_batch_id=run.stream_batch_id,
-        )
+        entry = _new_entry(conn, source, scan, run)
         result.load_id = entry.load_id
         staging = Staging(entity, entry.load_id)
         previous = ledger.find_loaded(conn, entity.name, scan.content_hash, scan.sha256)
@@ -149,11 +128,10 @@ def load_file(
             entry.warnings = list(cmap.warnings)
 
         try:
-            if unreadable is not None:
-                entry.reason = "unreadable"
-                raise OSError(unreadable)
-            if changed is not None:
-                raise FileChanged(changed)
+            if problem is not None:
+                if not isinstance(problem, FileChanged):
+                    entry.reason = "unreadable"
+                raise problem
             file = check_file(
                 spark,
                 source,
@@ -165,75 +143,152 @@ def load_file(
                 on_header=on_header,
             )
             if file is None:
-                entry.status = result.status = "skipped"
-                entry.reason = "duplicate"
-                entry.duplicate_of = result.duplicate_of = previous.load_id
-                ledger.insert(conn, entry)
+                _record_duplicate(conn, entry, result, previous)
                 return result
-            stats = Stats()
-            table = None
-            bulk = False
-            if file.checked is not None:
-                lines = copy_lines(
-                    file.checked, entity, source_file=source.name, load_id=entry.load_id
-                )
-                bulk = scan.size >= bulk_min_bytes()
-                if bulk:
-                    stats = write_bulk(conn, conninfo, staging, lines)
-                else:
-                    table, stats = collect_direct(lines)
-                check_room(file.base, stats.rows)
-                verify_lines(file.parsed, stats)
-            ids = id_outcome(file.base, stats)
+            written = _write(conn, conninfo, staging, file, source.name, scan.size)
+            ids = id_outcome(file.base, written.stats)
             # Everything is parsed and written (not yet visible): the bytes must still be
             # those that were hashed, or the rows may come from a half-written file.
             verify_unchanged(source.path, snap)
-            with conn.transaction():
-                # Publish first: publish_bulk builds the BRIN before taking the locks that
-                # block readers, and removing the previous load (--force) takes such locks.
-                if bulk:
-                    publish_bulk(conn, staging)
-                elif table is not None:
-                    publish_direct(conn, staging, table)
-                if previous is not None:
-                    remove_load(conn, entity.name, previous.load_id)
-                    ledger.mark_replaced(conn, previous.load_id, entry.load_id)
-                entry.status = "loaded"
-                entry.rows_read, entry.rows_loaded = stats.rows, stats.loaded
-                entry.rows_rejected, entry.rows_repaired = stats.rejected, stats.repaired
-                entry.rejects_by_reason = dict(stats.by_reason)
-                entry.id_min, entry.id_max = ids.id_min, ids.id_max
-                ledger.insert(conn, entry)
-                if ids.high_water is not None:
-                    ledger.raise_high_water(conn, entity.name, ids.high_water)
-            _fill(result, entry)
-            return result
+            _publish(conn, staging, written, entry, previous, ids)
         except FileChanged as exc:
-            entry.status, entry.reason = "failed", "changed_during_load"
-            entry.error = f"changed_during_load: {exc}"
+            _mark_changed(entry, exc)
             _record_failure(conn, entry, staging)
-            _fill(result, entry)
-            return result
         except FileRejected as exc:
-            entry.status = "rejected"
-            entry.error = str(exc)
-            try:  # a half-written file is not a bad file: it is retried, not rejected
-                verify_unchanged(source.path, snap)
-            except FileChanged as change:
-                entry.status, entry.reason = "failed", "changed_during_load"
-                entry.error = f"changed_during_load: {change}"
+            _mark_rejected(entry, exc, source, snap)
             _record_failure(conn, entry, staging)
-            _fill(result, entry)
-            return result
         except Exception as exc:
             entry.status = "failed"
             entry.error = short_error(exc)
             if not _record_failure(conn, entry, staging):
                 raise
-            _fill(result, entry)
-            return result
         finally:
             result.seconds = time.monotonic() - clock
+        _fill(result, entry)
+        return result
+
+
+_NO_SCAN = Prescan("", 0, None, False, False, (0,), 0, "")
+
+
+def _first_read(source: SourceFile) -> tuple[Prescan, Snapshot | None, Exception | None]:
+    """Pre-scan the bytes, outside any lock. A file that cannot be read, or that changes
+    while it is read, gives the error its load records once it holds the entity's lock."""
+    scan = _NO_SCAN
+    try:
+        before = source.path.stat()
+        scan = prescan(source.path)
+        return scan, snapshot_before(source.path, scan, before), None
+    except FileChanged as exc:
+        return scan, None, exc
+    except OSError as exc:
+        return _NO_SCAN, None, OSError(f"cannot read the file: {exc.strerror or exc}")
+
+
+def _new_entry(
+    conn: psycopg.Connection, source: SourceFile, scan: Prescan, run: RunContext
+) -> ledger.LedgerEntry:
+    """The ledger entry as it stands when the load begins: failed until it succeeds."""
+    return ledger.LedgerEntry(
+        load_id=ledger.next_load_id(conn),
+        entity=source.entity,
+        source_file=source.name,
+        source_path=str(source.path),
+        content_hash=scan.content_hash,
+        size_bytes=scan.size,
+        status="failed",
+        started_at=ledger.db_now(conn),
+        mode=run.mode,
+        stream_query_id=run.stream_query_id,
+        stream_batch_id=run.stream_batch_id,
+    )
+
+
+def _record_duplicate(
+    conn: psycopg.Connection,
+    entry: ledger.LedgerEntry,
+    result: FileResult,
+    previous: ledger.PreviousLoad | None,
+) -> None:
+    """These bytes are loaded already: the skip is recorded, nothing else is written."""
+    entry.status = result.status = "skipped"
+    entry.reason = "duplicate"
+    entry.duplicate_of = result.duplicate_of = previous.load_id
+    ledger.insert(conn, entry)
+
+
+@dataclass(frozen=True)
+class _Written:
+    """A load's rows and rejects, written but not yet visible: in the staging tables (bulk)
+    or held in memory for a COPY inside the final transaction (direct)."""
+
+    stats: Stats
+    bulk: bool = False
+    table: pa.Table | None = None
+
+    def publish(self, conn: psycopg.Connection, staging: Staging) -> None:
+        if self.bulk:
+            publish_bulk(conn, staging)
+        elif self.table is not None:
+            publish_direct(conn, staging, self.table)
+
+
+def _write(
+    conn: psycopg.Connection,
+    conninfo: dict,
+    staging: Staging,
+    file: CheckedFile,
+    source_file: str,
+    size: int,
+) -> _Written:
+    """Parse and write the rows: a bulk COPY into staging tables for a file of
+    :func:`bulk_min_bytes` or more, a direct COPY at publish time for a smaller one."""
+    if file.checked is None:
+        return _Written(Stats())
+    lines = copy_lines(
+        file.checked, staging.entity, source_file=source_file, load_id=staging.load_id
+    )
+    if size >= bulk_min_bytes():
+        written = _Written(write_bulk(conn, conninfo, staging, lines), bulk=True)
+    else:
+        table, stats = collect_direct(lines)
+        written = _Written(stats, table=table)
+    check_room(file.base, written.stats.rows)
+    verify_lines(file.parsed, written.stats)
+    return written
+
+
+def _publish(
+    conn: psycopg.Connection,
+    staging: Staging,
+    written: _Written,
+    entry: ledger.LedgerEntry,
+    previous: ledger.PreviousLoad | None,
+    ids: IdOutcome,
+) -> None:
+    """One transaction: the rows become visible, a forced reload retires the previous load,
+    the ledger entry is written and the id high-water mark raised."""
+    stats = written.stats
+    with conn.transaction():
+        # Publish first: publish_bulk builds the BRIN before taking the locks that
+        # block readers, and removing the previous load (--force) takes such locks.
+        written.publish(conn, staging)
+        if previous is not None:
+            remove_load(conn, entry.entity, previous.load_id)
+            ledger.mark_replaced(conn, previous.load_id, entry.load_id)
+        entry.status = "loaded"
+        entry.rows_read, entry.rows_loaded = stats.rows, stats.loaded
+        entry.rows_rejected, entry.rows_repaired = stats.rejected, stats.repaired
+        entry.rejects_by_reason = dict(stats.by_reason)
+        entry.id_min, entry.id_max = ids.id_min, ids.id_max
+        ledger.insert(conn, entry)
+        if ids.high_water is not None:
+            ledger.raise_high_water(conn, entry.entity, ids.high_water)
+
+
+def _mark_changed(entry: ledger.LedgerEntry, exc: FileChanged) -> None:
+    entry.status, entry.reason = "failed", "changed_during_load"
+    entry.error = f"changed_during_load: {exc}"
 
 
 def _refuse_symlink(
@@ -307,3 +362,14 @@ def _fill(result: FileResult, entry: ledger.LedgerEntry) -> None:
     result.reason = entry.reason
     result.duplicate_of = entry.duplicate_of
     result.id_min, result.id_max = entry.id_min, entry.id_max
+
+
+def _mark_rejected(
+    entry: ledger.LedgerEntry, exc: FileRejected, source: SourceFile, snap: Snapshot | None
+) -> None:
+    entry.status = "rejected"
+    entry.error = str(exc)
+    try:  # a half-written file is not a bad file: it is retried, not rejected
+        verify_unchanged(source.path, snap)
+    except FileChanged as change:
+        _mark_changed(entry, change)
