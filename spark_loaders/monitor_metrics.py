@@ -40,9 +40,20 @@ def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricF
 
 
 def families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> list[Metric]:
-    now = snapshot.taken_at
-    out: list[Metric] = []
+    out = _check_families(checks)
+    out += _entity_families(snapshot)
+    stage = _stage_family(snapshot)
+    if snapshot.dbt is not None:
+        out += _dbt_families(snapshot)
+    out.append(stage)
+    out += _volume_families(snapshot, limits)
+    out += _orphan_and_disk_families(snapshot)
+    out += _compaction_families(snapshot, limits)
+    out += _stream_families(snapshot, checks, limits)
+    return out
 
+
+def _check_families(checks: list[Check]) -> list[Metric]:
     status = _gauge("condo_status", "Overall monitor level: 0 ok, 1 warn, 2 error.")
     status.add_metric([], LEVELS[overall(checks)])
     per_check = _gauge(
@@ -53,8 +64,11 @@ def families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> lis
     by_level = _gauge("condo_checks", "Number of health checks at each level.", ["level"])
     for level in LEVELS:
         by_level.add_metric([level], sum(1 for c in checks if c.level == level))
-    out += [status, per_check, by_level]
+    return [status, per_check, by_level]
 
+
+def _entity_families(snapshot: Snapshot) -> list[Metric]:
+    """Rows, files and the last load of each entity."""
     rows = _gauge(
         "condo_rows",
         "Rows read, loaded and rejected by the loads of the monitor's window (--since-hours).",
@@ -100,9 +114,11 @@ def families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> lis
         rejected_total.add_metric([entity], s.rows_rejected_total)
         if s.last_loaded_at is not None:
             last_load.add_metric([entity], s.last_loaded_at.timestamp())
-            load_age.add_metric([entity], (now - s.last_loaded_at).total_seconds())
-    out += [rows, files, loaded_total, rejected_total, last_load, load_age]
+            load_age.add_metric([entity], (snapshot.taken_at - s.last_loaded_at).total_seconds())
+    return [rows, files, loaded_total, rejected_total, last_load, load_age]
 
+
+def _stage_family(snapshot: Snapshot) -> Metric:
     stage = _gauge(
         "condo_last_success_timestamp_seconds",
         "Unix time each stage last succeeded (load, dbt_build, export).",
@@ -111,20 +127,12 @@ def families(snapshot: Snapshot, checks: list[Check], limits: Thresholds) -> lis
     loads = [s.last_loaded_at for s in snapshot.entities.values() if s.last_loaded_at]
     if loads:
         stage.add_metric(["load"], max(loads).timestamp())
-    if snapshot.dbt is not None:
-        state = snapshot.dbt
-        if state.last_good_build_at is not None:
-            stage.add_metric(["dbt_build"], state.last_good_build_at.timestamp())
-        if state.exported_at:
-            stage.add_metric(["export"], max(state.exported_at.values()).timestamp())
-        out += _dbt_families(snapshot)
-    out.append(stage)
-
-    out += _volume_families(snapshot, limits)
-    out += _orphan_and_disk_families(snapshot)
-    out += _compaction_families(snapshot, limits)
-    out += _stream_families(snapshot, checks, limits)
-    return out
+    state = snapshot.dbt
+    if state is not None and state.last_good_build_at is not None:
+        stage.add_metric(["dbt_build"], state.last_good_build_at.timestamp())
+    if state is not None and state.exported_at:
+        stage.add_metric(["export"], max(state.exported_at.values()).timestamp())
+    return stage
 
 
 def _dbt_families(snapshot: Snapshot) -> list[Metric]:
