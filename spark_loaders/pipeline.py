@@ -153,15 +153,9 @@ def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]]
         raise StageFailed(f"pipeline stopped: stage '{name}' failed: {detail}")
 
 
-def run_pipeline(
-    *,
-    source: Sequence[str | Path],
-    out: Path,
-    target: str = "postgres",
-    force: bool = False,
-    echo: Callable[[str], Any] = print,
-    compact_older_than: float | None = None,
-) -> PipelineResult:
+def _check_arguments(
+    source: Sequence[str | Path], target: str, compact_older_than: float | None
+) -> None:
     if target not in TARGETS:
         raise CondoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     if compact_older_than is not None and target != "postgres":
@@ -171,6 +165,31 @@ def run_pipeline(
     for path in source:
         if is_local(path) and not as_path(path).exists():
             raise CondoError(f"source path does not exist: {path}")
+
+
+def _compact(older_than_days: float, echo: Callable[[str], Any]) -> tuple[bool, str]:
+    """The compaction stage: merge bronze partitions older than ``older_than_days``."""
+    from spark_loaders.ingest.compact import Options, compact_all, describe
+
+    results = compact_all(None, Options(older_than_days=older_than_days), on_wait=echo)
+    for entry in results:
+        echo(describe(entry))
+    merged = sum(len(r.sources) for r in results if r.status == "compacted")
+    failed = [r.entity for r in results if r.status == "failed"]
+    detail = f"{merged} partitions merged" + (f"; failed: {', '.join(failed)}" if failed else "")
+    return not failed, detail
+
+
+def run_pipeline(
+    *,
+    source: Sequence[str | Path],
+    out: Path,
+    target: str = "postgres",
+    force: bool = False,
+    echo: Callable[[str], Any] = print,
+    compact_older_than: float | None = None,
+) -> PipelineResult:
+    _check_arguments(source, target, compact_older_than)
     from spark_loaders.spark_session import get_spark
 
     result = PipelineResult()
@@ -200,17 +219,8 @@ def run_pipeline(
         return report.ok, detail
 
     def compact() -> tuple[bool, str]:
-        from spark_loaders.ingest.compact import Options, compact_all, describe
-
-        results = compact_all(None, Options(older_than_days=compact_older_than), on_wait=echo)
-        for entry in results:
-            echo(describe(entry))
-        merged = sum(len(r.sources) for r in results if r.status == "compacted")
-        failed = [r.entity for r in results if r.status == "failed"]
-        detail = f"{merged} partitions merged" + (
-            f"; failed: {', '.join(failed)}" if failed else ""
-        )
-        return not failed, detail
+        assert compact_older_than is not None  # the stage runs only when it is given
+        return _compact(compact_older_than, echo)
 
     def dbt_build() -> tuple[bool, str]:
         outcome = run_dbt_build(target)
