@@ -100,45 +100,60 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    if not under_spark_submit():
+    submitted = under_spark_submit()
+    if not submitted:
         check_java()
         # Local Python workers must run this interpreter (the venv with pyarrow), not
         # whatever `python3` is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
-    if under_spark_submit() and os.environ.get("CONDO_SPARK_MASTER_EXPLICIT"):
+    packages = None
+    if not submitted:
+        builder, packages = _local_settings(builder)
+    elif os.environ.get("CONDO_SPARK_MASTER_EXPLICIT"):
         # The entry script was given --master itself: it wins over spark-submit's.
         builder = builder.master(configured_master())
-    if not under_spark_submit():
-        master = configured_master()
-        builder = (
-            builder.master(master)
-            .config("spark.driver.memory", os.environ.get("CONDO_SPARK_DRIVER_MEMORY", "4g"))
-            .config("spark.ui.enabled", os.environ.get("CONDO_SPARK_UI", "false"))
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.sql.shuffle.partitions", os.environ.get("CONDO_SHUFFLE_PARTITIONS", "8"))
-            .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
-        )
-        for key, value in cluster_settings(master).items():
-            builder = builder.config(key, value)
-        jar = jdbc_jar()
-        packages = None if jar else jdbc_packages()
-        if jar:
-            builder = builder.config("spark.jars", jar)
-        elif packages:
-            builder = builder.config("spark.jars.packages", packages)
-    else:
-        packages = None
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     if hive:
-        if not under_spark_submit():
+        if not submitted:
             # Locally, a project-owned warehouse and Derby metastore; on a cluster the
             # metastore and warehouse configured for spark-submit are left alone.
             for key, value in warehouse_settings().items():
                 builder = builder.config(key, value)
         builder = builder.enableHiveSupport()
+    spark = _create(builder, packages)
+    spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
+    ship_package(spark)
+    return spark
+
+
+def _local_settings(builder: SparkSession.Builder) -> tuple[SparkSession.Builder, str | None]:
+    """A session this process starts itself (not under spark-submit): master, memory,
+    quiet UI, the cluster settings and the JDBC driver (a jar on disk, else the Maven
+    coordinates, returned so a failed download can be retried without them)."""
+    master = configured_master()
+    builder = (
+        builder.master(master)
+        .config("spark.driver.memory", os.environ.get("CONDO_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.ui.enabled", os.environ.get("CONDO_SPARK_UI", "false"))
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("CONDO_SHUFFLE_PARTITIONS", "8"))
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={spark_dir()}")
+    )
+    for key, value in cluster_settings(master).items():
+        builder = builder.config(key, value)
+    jar = jdbc_jar()
+    if jar:
+        return builder.config("spark.jars", jar), None
+    packages = jdbc_packages()
+    if packages:
+        builder = builder.config("spark.jars.packages", packages)
+    return builder, packages
+
+
+def _create(builder: SparkSession.Builder, packages: str | None) -> SparkSession:
     try:
-        spark = builder.getOrCreate()
+        return builder.getOrCreate()
     except Exception:
         if not packages or os.environ.get("CONDO_SPARK_PACKAGES"):
             raise
@@ -150,10 +165,7 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
             file=sys.stderr,
         )
         builder._options.pop("spark.jars.packages", None)
-        spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
-    ship_package(spark)
-    return spark
+        return builder.getOrCreate()
 
 
 def cluster_settings(master: str) -> dict[str, str]:
