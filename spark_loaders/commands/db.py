@@ -90,57 +90,69 @@ def password_variable(job: connection.Job) -> str:
 def run(args: argparse.Namespace) -> int:
     external = _external()
     if args.action == "url":
-        if args.role:
-            info = connection.resolve(args.role)
-            print(replace(info, password=None).url())
-        else:
-            print(connection.resolve().url())
-        return 0
+        return _url(args.role)
     if args.action == "roles":
         return _roles(external)
     if args.action == "psql":
         return run_psql(None if args.role == "admin" else args.role, args.psql_args)
     if args.action == "env":
-        from spark_loaders import shell_env
-
-        print(
-            shell_env.render(
-                shell_env.environment(args.target, None if args.role == "admin" else args.role)
-            ),
-            end="",
-        )
-        return 0
+        return _env(args.target, None if args.role == "admin" else args.role)
     if args.action == "status":
-        if external is not None:
-            shown: dict[str, object] = {
-                "source": external.source,
-                "url": external.url(hide_password=True),
-            }
-        else:
-            shown = {"source": "embedded", **embedded_pg.status()}
-        if args.json:
-            print(json.dumps(shown, indent=2))
-        else:
-            for key, value in shown.items():
-                print(f"{key:15} {value}")
-        return 0 if external is not None or shown["running"] else 3
+        return _status(external, as_json=args.json)
     if external is not None:
         raise CondoError(
             f"an external database is configured ({external.url(hide_password=True)}); "
             "`condo db start/stop` only manage the embedded one"
         )
-    if args.action == "start":
+    return _start_or_stop(args.action)
+
+
+def _url(role: connection.Job | None) -> int:
+    if role:
+        info = connection.resolve(role)
+        print(replace(info, password=None).url())
+    else:
+        print(connection.resolve().url())
+    return 0
+
+
+def _env(target: str, role: connection.Job | None) -> int:
+    from spark_loaders import shell_env
+
+    print(shell_env.render(shell_env.environment(target, role)), end="")
+    return 0
+
+
+def _status(external: connection.ConnectionInfo | None, *, as_json: bool) -> int:
+    if external is not None:
+        shown: dict[str, object] = {
+            "source": external.source,
+            "url": external.url(hide_password=True),
+        }
+    else:
+        shown = {"source": "embedded", **embedded_pg.status()}
+    if as_json:
+        print(json.dumps(shown, indent=2))
+    else:
+        for key, value in shown.items():
+            print(f"{key:15} {value}")
+    return 0 if external is not None or shown["running"] else 3
+
+
+def _start_or_stop(action: str) -> int:
+    """``start`` and ``stop`` of the embedded server."""
+    if action == "start":
         started = embedded_pg.ensure_running()
         print(f"embedded PostgreSQL is running at {started.url(hide_password=True)}")
         return 0
-    if args.action == "stop":
+    if action == "stop":
         print(
             "embedded PostgreSQL stopped"
             if embedded_pg.stop()
             else "embedded PostgreSQL was not running"
         )
         return 0
-    raise AssertionError(args.action)
+    raise AssertionError(action)
 
 
 def _roles(external: connection.ConnectionInfo | None) -> int:
