@@ -76,6 +76,23 @@ def _amount_ok(text: str) -> bool:
     return Decimal(0) < Decimal(text) < Decimal(10) ** 13
 
 
+def _value_reason(column: str, raw: str) -> str | None:
+    """The loader's reason to reject one field's value, or None when it is good."""
+    if column in TEXT_LIMITS:
+        text = raw.strip()
+        limit = TEXT_LIMITS[column]
+        if not text:
+            return "required"
+        return "too_long" if limit is not None and len(text) > limit else None
+    if column in INTEGER_COLUMNS:
+        return None if _integer_ok(raw) else "invalid_integer"
+    if column in DATE_COLUMNS:
+        return None if _date_ok(raw) else "invalid_date"
+    if column in MONEY_COLUMNS:
+        return None if _amount_ok(raw) else "invalid_amount"
+    raise AssertionError(f"unexpected column {column}")
+
+
 def row_reasons(entity: str, header: list[str], row: list[str]) -> tuple[set[str], dict]:
     """The loader's reasons for one parsed row, and the row as a dict when it has the
     right shape."""
@@ -85,26 +102,7 @@ def row_reasons(entity: str, header: list[str], row: list[str]) -> tuple[set[str
         else:
             return {"field_count"}, {}
     values = dict(zip(header, row, strict=True))
-    reasons: set[str] = set()
-    for column, raw in values.items():
-        if column in TEXT_LIMITS:
-            text = raw.strip()
-            limit = TEXT_LIMITS[column]
-            if not text:
-                reasons.add("required")
-            elif limit is not None and len(text) > limit:
-                reasons.add("too_long")
-        elif column in INTEGER_COLUMNS:
-            if not _integer_ok(raw):
-                reasons.add("invalid_integer")
-        elif column in DATE_COLUMNS:
-            if not _date_ok(raw):
-                reasons.add("invalid_date")
-        elif column in MONEY_COLUMNS:
-            if not _amount_ok(raw):
-                reasons.add("invalid_amount")
-        else:
-            raise AssertionError(f"unexpected column {column}")
+    reasons = {r for column, raw in values.items() if (r := _value_reason(column, raw))}
     return reasons, values
 
 
