@@ -31,11 +31,17 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests" / "python"))
 
-from bench_dbt import BUILD, TYPES, fingerprint, model_times, run_dbt  # noqa: E402
+from bench_dbt import (  # noqa: E402
+    BUILD,
+    TYPES,
+    fingerprint,
+    model_times,
+    run_dbt,
+    scratch_database,
+)
 from synthetic_loads import bulk_load, transactions_sql  # noqa: E402
 
 from spark_loaders import connection  # noqa: E402
-from spark_loaders.dbt_env import dbt_environment  # noqa: E402
 from spark_loaders.ingest import compact  # noqa: E402
 from spark_loaders.ingest.ddl import ensure_schema  # noqa: E402
 
@@ -82,94 +88,71 @@ def main() -> int:
     n = args.loads * args.rows_per_load
     extra = max(1, n // 100)
     units, people = max(100, n // 20), max(100, n // 20)
-    admin = connection.resolve()
-    dbname = f"bench_compact_{n}"
-    with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{dbname}" with (force)')
-        conn.execute(f'create database "{dbname}"')
-    info = connection.ConnectionInfo(
-        host=admin.host,
-        port=admin.port,
-        user=admin.user,
-        password=admin.password,
-        dbname=dbname,
-        source="url",
-    )
-    os.environ["CONDO_DATABASE_URL"] = info.url()
-    env = dbt_environment("postgres")
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     out: dict = {"loads": args.loads, "rows_per_load": args.rows_per_load, "transactions": n}
-    try:
-        with psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn:
-            start = time.perf_counter()
-            ensure_schema(conn)
-            for entity, sql in dimension_sql(n).items():
-                bulk_load(conn, entity, sql, source_file=f"{entity}.csv")
-            for k in range(args.loads):
-                bulk_load(
-                    conn,
-                    "transacoes",
-                    transactions_sql(
-                        1 + k * args.rows_per_load, args.rows_per_load, units=units, people=people
-                    ),
-                    source_file=f"transacoes_{k:04d}.csv",
-                )
-            out["generate_s"] = round(time.perf_counter() - start, 1)
-            print(f"bronze: {args.loads} loads of {args.rows_per_load:,} in {out['generate_s']}s")
+    database = scratch_database(connection.resolve(), f"bench_compact_{n}", keep=args.keep)
+    with database as (info, env), psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn:
+        start = time.perf_counter()
+        ensure_schema(conn)
+        for entity, sql in dimension_sql(n).items():
+            bulk_load(conn, entity, sql, source_file=f"{entity}.csv")
+        for k in range(args.loads):
+            bulk_load(
+                conn,
+                "transacoes",
+                transactions_sql(
+                    1 + k * args.rows_per_load, args.rows_per_load, units=units, people=people
+                ),
+                source_file=f"transacoes_{k:04d}.csv",
+            )
+        out["generate_s"] = round(time.perf_counter() - start, 1)
+        print(f"bronze: {args.loads} loads of {args.rows_per_load:,} in {out['generate_s']}s")
 
-            run_dbt(["parse"], env, args.workdir)
-            full, full_run = run_dbt([*BUILD, *NO_LOOKBACK, "--full-refresh"], env, args.workdir)
-            print(f"full refresh: {full:.1f}s (run {full_run:.1f}s)", flush=True)
+        run_dbt(["parse"], env, args.workdir)
+        full, full_run = run_dbt([*BUILD, *NO_LOOKBACK, "--full-refresh"], env, args.workdir)
+        print(f"full refresh: {full:.1f}s (run {full_run:.1f}s)", flush=True)
 
-            def append(first: int, name: str) -> None:
-                # New ids dated in the last 30 days, as bench_dbt.py's default "recent".
-                sql = transactions_sql(first, extra, units=units, people=people, recent=True)
-                bulk_load(conn, "transacoes", sql, source_file=name)
+        def append(first: int, name: str) -> None:
+            # New ids dated in the last 30 days, as bench_dbt.py's default "recent".
+            sql = transactions_sql(first, extra, units=units, people=people, recent=True)
+            bulk_load(conn, "transacoes", sql, source_file=name)
 
-            append(n + 1, "transacoes_novas_1.csv")
-            out["partitions_uncompacted"] = partition_count(conn)
-            unc, unc_run = run_dbt([*BUILD, *NO_LOOKBACK], env, args.workdir)
-            out["model_s_uncompacted"] = model_times(args.workdir)
+        def incremental(label: str) -> tuple[float, float]:
+            """The measured incremental run, with the partitions it read and per-model times."""
+            out[f"partitions_{label}"] = partition_count(conn)
+            wall, run = run_dbt([*BUILD, *NO_LOOKBACK], env, args.workdir)
+            out[f"model_s_{label}"] = model_times(args.workdir)
             print(
-                f"incremental after +1%, {out['partitions_uncompacted']} partitions: "
-                f"{unc:.1f}s (run {unc_run:.1f}s)",
+                f"incremental after +1%, {out[f'partitions_{label}']} partitions: "
+                f"{wall:.1f}s (run {run:.1f}s)",
                 flush=True,
             )
+            return wall, run
 
-            start = time.perf_counter()
-            results = [
-                compact.compact_entity(info.psycopg_kwargs(), e, compact.Options(older_than_days=0))
-                for e in ("condominios", "imoveis", "moradores", "transacoes")
-            ]
-            out["compact_s"] = round(time.perf_counter() - start, 1)
-            tx = results[-1]
-            out["compact_transacoes"] = {
-                "status": tx.status,
-                "partitions": len(tx.sources),
-                "rows": tx.rows,
-                "build_s": round(tx.build_seconds, 2),
-                "lock_s": round(tx.lock_seconds, 3),
-            }
-            print(f"compaction: {out['compact_s']}s; {compact.describe(tx)}", flush=True)
+        append(n + 1, "transacoes_novas_1.csv")
+        unc, unc_run = incremental("uncompacted")
 
-            append(n + extra + 1, "transacoes_novas_2.csv")
-            out["partitions_compacted"] = partition_count(conn)
-            com, com_run = run_dbt([*BUILD, *NO_LOOKBACK], env, args.workdir)
-            out["model_s_compacted"] = model_times(args.workdir)
-            print(
-                f"incremental after +1%, {out['partitions_compacted']} partitions: "
-                f"{com:.1f}s (run {com_run:.1f}s)",
-                flush=True,
-            )
-            after_incremental = fingerprint(conn)
-            full2, full2_run = run_dbt([*BUILD, *NO_LOOKBACK, "--full-refresh"], env, args.workdir)
-            print(f"full refresh (check): {full2:.1f}s (run {full2_run:.1f}s)", flush=True)
-            identical = fingerprint(conn) == after_incremental
-    finally:
-        os.environ.pop("CONDO_DATABASE_URL", None)
-        if not args.keep:
-            with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{dbname}" with (force)')
+        start = time.perf_counter()
+        results = [
+            compact.compact_entity(info.psycopg_kwargs(), e, compact.Options(older_than_days=0))
+            for e in ("condominios", "imoveis", "moradores", "transacoes")
+        ]
+        out["compact_s"] = round(time.perf_counter() - start, 1)
+        tx = results[-1]
+        out["compact_transacoes"] = {
+            "status": tx.status,
+            "partitions": len(tx.sources),
+            "rows": tx.rows,
+            "build_s": round(tx.build_seconds, 2),
+            "lock_s": round(tx.lock_seconds, 3),
+        }
+        print(f"compaction: {out['compact_s']}s; {compact.describe(tx)}", flush=True)
+
+        append(n + extra + 1, "transacoes_novas_2.csv")
+        com, com_run = incremental("compacted")
+        after_incremental = fingerprint(conn)
+        full2, full2_run = run_dbt([*BUILD, *NO_LOOKBACK, "--full-refresh"], env, args.workdir)
+        print(f"full refresh (check): {full2:.1f}s (run {full2_run:.1f}s)", flush=True)
+        identical = fingerprint(conn) == after_incremental
     base, base_run = min(full, full2), min(full_run, full2_run)
     out.update(
         {

@@ -19,11 +19,13 @@ must match, so the measured incremental run is also checked for correctness.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -173,10 +175,12 @@ def model_times(workdir: Path) -> dict[str, float]:
     return dict(sorted(times.items(), key=lambda item: -item[1]))
 
 
-def bench_size(
-    n: int, admin: connection.ConnectionInfo, workdir: Path, keep: bool, new_dates: str
-) -> dict:
-    dbname = f"bench_dbt_{n}"
+@contextlib.contextmanager
+def scratch_database(
+    admin: connection.ConnectionInfo, dbname: str, *, keep: bool
+) -> Iterator[tuple[connection.ConnectionInfo, dict[str, str]]]:
+    """A fresh database ``dbname`` on ``admin``'s server (an old one of that name is dropped
+    first) and dbt's environment pointed at it; dropped again afterwards unless ``keep``."""
     with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{dbname}" with (force)')
         conn.execute(f'create database "{dbname}"')
@@ -192,55 +196,62 @@ def bench_size(
     env = dbt_environment("postgres")
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     try:
-        with psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn:
-            start = time.perf_counter()
-            create_bronze(conn)
-            for statement in generate_sql(n):
-                conn.execute(statement)
-            conn.execute("analyze")
-            generated = time.perf_counter() - start
-            print(f"[{n:,}] bronze generated in {generated:.1f}s", flush=True)
-
-            run_dbt(["parse"], env, workdir)  # so both timed runs start from the same parse state
-            full, full_run = run_dbt([*BUILD, "--full-refresh"], env, workdir)
-            print(f"[{n:,}] full refresh: {full:.1f}s (run {full_run:.1f}s)", flush=True)
-            noop, noop_run = run_dbt(BUILD, env, workdir)
-            print(
-                f"[{n:,}] incremental, no new data: {noop:.1f}s (run {noop_run:.1f}s)", flush=True
-            )
-
-            add_partition(conn, *APPEND_LOAD)
-            conn.execute(append_sql(n, new_dates))
-            conn.execute("analyze bronze.transacoes")
-            incremental, incremental_run = run_dbt(BUILD, env, workdir)
-            print(
-                f"[{n:,}] incremental after +1%: {incremental:.1f}s (run {incremental_run:.1f}s)",
-                flush=True,
-            )
-            after_incremental = fingerprint(conn)
-            per_model = model_times(workdir)
-            print(f"[{n:,}] per model: {per_model}", flush=True)
-
-            full_again, full_again_run = run_dbt([*BUILD, "--full-refresh"], env, workdir)
-            print(
-                f"[{n:,}] full refresh (check): {full_again:.1f}s (run {full_again_run:.1f}s)",
-                flush=True,
-            )
-            after_full = fingerprint(conn)
-            identical = after_full == after_incremental
-            for table in TABLES:
-                if after_full[table] != after_incremental[table]:
-                    print(
-                        f"[{n:,}] MISMATCH {table}: incremental {after_incremental[table]} "
-                        f"!= full refresh {after_full[table]}",
-                        flush=True,
-                    )
-            silver_rows = conn.execute("select count(*) from silver.transacoes").fetchone()[0]
+        yield info, env
     finally:
         os.environ.pop("CONDO_DATABASE_URL", None)
         if not keep:
             with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
                 conn.execute(f'drop database if exists "{dbname}" with (force)')
+
+
+def bench_size(
+    n: int, admin: connection.ConnectionInfo, workdir: Path, keep: bool, new_dates: str
+) -> dict:
+    with (
+        scratch_database(admin, f"bench_dbt_{n}", keep=keep) as (info, env),
+        psycopg.connect(**info.psycopg_kwargs(), autocommit=True) as conn,
+    ):
+        start = time.perf_counter()
+        create_bronze(conn)
+        for statement in generate_sql(n):
+            conn.execute(statement)
+        conn.execute("analyze")
+        generated = time.perf_counter() - start
+        print(f"[{n:,}] bronze generated in {generated:.1f}s", flush=True)
+
+        run_dbt(["parse"], env, workdir)  # so both timed runs start from the same parse state
+        full, full_run = run_dbt([*BUILD, "--full-refresh"], env, workdir)
+        print(f"[{n:,}] full refresh: {full:.1f}s (run {full_run:.1f}s)", flush=True)
+        noop, noop_run = run_dbt(BUILD, env, workdir)
+        print(f"[{n:,}] incremental, no new data: {noop:.1f}s (run {noop_run:.1f}s)", flush=True)
+
+        add_partition(conn, *APPEND_LOAD)
+        conn.execute(append_sql(n, new_dates))
+        conn.execute("analyze bronze.transacoes")
+        incremental, incremental_run = run_dbt(BUILD, env, workdir)
+        print(
+            f"[{n:,}] incremental after +1%: {incremental:.1f}s (run {incremental_run:.1f}s)",
+            flush=True,
+        )
+        after_incremental = fingerprint(conn)
+        per_model = model_times(workdir)
+        print(f"[{n:,}] per model: {per_model}", flush=True)
+
+        full_again, full_again_run = run_dbt([*BUILD, "--full-refresh"], env, workdir)
+        print(
+            f"[{n:,}] full refresh (check): {full_again:.1f}s (run {full_again_run:.1f}s)",
+            flush=True,
+        )
+        after_full = fingerprint(conn)
+        identical = after_full == after_incremental
+        for table in TABLES:
+            if after_full[table] != after_incremental[table]:
+                print(
+                    f"[{n:,}] MISMATCH {table}: incremental {after_incremental[table]} "
+                    f"!= full refresh {after_full[table]}",
+                    flush=True,
+                )
+        silver_rows = conn.execute("select count(*) from silver.transacoes").fetchone()[0]
     return {
         "transactions": n,
         "new_dates": new_dates,
