@@ -115,6 +115,23 @@ def cluster_env(base: Path) -> dict[str, str]:
     return env
 
 
+def _start_daemon(
+    name: str,
+    command: list[str],
+    ready: bytes,
+    env: dict[str, str],
+    procs: list[subprocess.Popen],
+    base: Path,
+) -> None:
+    """Start one daemon, logging to ``<base>/<name>.log``, and wait for its ready line."""
+    log = base / f"{name}.log"
+    with log.open("wb") as out:  # the child keeps its own handle
+        procs.append(
+            subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=base)
+        )
+    _wait_for(lambda: ready in log.read_bytes(), f"the Spark {name}", procs, base)
+
+
 @contextlib.contextmanager
 def start_cluster() -> Iterator[Cluster]:
     """Start a master and a worker; stop them (by pid) and remove their dirs on exit."""
@@ -126,35 +143,19 @@ def start_cluster() -> Iterator[Cluster]:
     url = f"spark://127.0.0.1:{master_port}"
     procs: list[subprocess.Popen] = []
     try:
-        master_log = (base / "master.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                daemon_command("master", port=master_port, ui_port=free_port()),
-                env=env,
-                stdout=master_log,
-                stderr=subprocess.STDOUT,
-                cwd=base,
-            )
-        )
-        _wait_for(
-            lambda: b"I have been elected leader" in (base / "master.log").read_bytes(),
-            "the Spark master",
+        _start_daemon(
+            "master",
+            daemon_command("master", port=master_port, ui_port=free_port()),
+            b"I have been elected leader",
+            env,
             procs,
             base,
         )
-        worker_log = (base / "worker.log").open("wb")
-        procs.append(
-            subprocess.Popen(
-                daemon_command("worker", port=free_port(), ui_port=free_port(), master_url=url),
-                env=env,
-                stdout=worker_log,
-                stderr=subprocess.STDOUT,
-                cwd=base,
-            )
-        )
-        _wait_for(
-            lambda: b"Successfully registered with master" in (base / "worker.log").read_bytes(),
-            "the Spark worker",
+        _start_daemon(
+            "worker",
+            daemon_command("worker", port=free_port(), ui_port=free_port(), master_url=url),
+            b"Successfully registered with master",
+            env,
             procs,
             base,
         )
