@@ -147,48 +147,7 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     checks: list[Check] = []
     for entity in ENTITIES:
         stats = snapshot.entities.get(entity, EntityStats(entity))
-        failed = stats.files_failed + stats.files_rejected
-        checks.append(
-            Check(
-                f"failures.{entity}",
-                "error" if failed else "ok",
-                f"{stats.files_failed} failed and {stats.files_rejected} wholly rejected files"
-                + (f"; last error: {stats.last_error}" if stats.last_error else ""),
-                float(failed),
-            )
-        )
-        rate = _rate(stats)
-        level = (
-            "error"
-            if rate > limits.reject_rate_error
-            else "warn"
-            if rate > limits.reject_rate_warn
-            else "ok"
-        )
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejects_by_reason.items()))
-        checks.append(
-            Check(
-                f"reject_rate.{entity}",
-                level,
-                f"{stats.rows_rejected} of {stats.rows_read} rows rejected ({rate:.2%})"
-                + (f": {reasons}" if reasons else ""),
-                rate,
-            )
-        )
-        if stats.last_loaded_at is None:
-            checks.append(Check(f"freshness.{entity}", "error", "never loaded", None))
-        else:
-            age_h = (snapshot.taken_at - stats.last_loaded_at).total_seconds() / 3600
-            level = (
-                "error"
-                if age_h > limits.freshness_error_hours
-                else "warn"
-                if age_h > limits.freshness_warn_hours
-                else "ok"
-            )
-            checks.append(
-                Check(f"freshness.{entity}", level, f"last load {age_h:.1f} h ago", age_h * 3600)
-            )
+        checks += _entity_checks(entity, stats, snapshot.taken_at, limits)
     if snapshot.stream is not None:
         checks.append(_stream_check(snapshot, limits))
         dead = stream_process_check(snapshot.stream)
@@ -206,6 +165,40 @@ def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     checks += orphan_checks(snapshot, limits)
     checks += disk_checks(snapshot, limits)
     checks += compaction_checks(snapshot, limits)
+    return checks
+
+
+def _entity_checks(
+    entity: str, stats: EntityStats, now: datetime, limits: Thresholds
+) -> list[Check]:
+    """Failures, reject rate and freshness of one entity's loads."""
+    failed = stats.files_failed + stats.files_rejected
+    rate = _rate(stats)
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.rejects_by_reason.items()))
+    checks = [
+        Check(
+            f"failures.{entity}",
+            "error" if failed else "ok",
+            f"{stats.files_failed} failed and {stats.files_rejected} wholly rejected files"
+            + (f"; last error: {stats.last_error}" if stats.last_error else ""),
+            float(failed),
+        ),
+        Check(
+            f"reject_rate.{entity}",
+            _level(rate, limits.reject_rate_warn, limits.reject_rate_error),
+            f"{stats.rows_rejected} of {stats.rows_read} rows rejected ({rate:.2%})"
+            + (f": {reasons}" if reasons else ""),
+            rate,
+        ),
+    ]
+    if stats.last_loaded_at is None:
+        checks.append(Check(f"freshness.{entity}", "error", "never loaded", None))
+    else:
+        age_h = (now - stats.last_loaded_at).total_seconds() / 3600
+        level = _level(age_h, limits.freshness_warn_hours, limits.freshness_error_hours)
+        checks.append(
+            Check(f"freshness.{entity}", level, f"last load {age_h:.1f} h ago", age_h * 3600)
+        )
     return checks
 
 
