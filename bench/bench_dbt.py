@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -184,14 +185,7 @@ def scratch_database(
     with psycopg.connect(**admin.psycopg_kwargs(), autocommit=True) as conn:
         conn.execute(f'drop database if exists "{dbname}" with (force)')
         conn.execute(f'create database "{dbname}"')
-    info = connection.ConnectionInfo(
-        host=admin.host,
-        port=admin.port,
-        user=admin.user,
-        password=admin.password,
-        dbname=dbname,
-        source="url",
-    )
+    info = dataclasses.replace(admin, dbname=dbname, source="url")
     os.environ["CONDO_DATABASE_URL"] = info.url()
     env = dbt_environment("postgres")
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"

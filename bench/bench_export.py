@@ -31,6 +31,7 @@ It prints seconds (best of ``--repeat``) and the ratio export / baseline.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import shutil
@@ -84,17 +85,7 @@ analyze gold.{morador};
 
 
 def _admin_and_bench(info):
-    from spark_loaders.connection import ConnectionInfo
-
-    bench = ConnectionInfo(
-        host=info.host,
-        port=info.port,
-        user=info.user,
-        password=info.password,
-        dbname=DB_NAME,
-        source="url",
-    )
-    return info, bench
+    return info, dataclasses.replace(info, dbname=DB_NAME, source="url")
 
 
 def build(info, n: int, days: int, large: int) -> float:
