@@ -16,6 +16,7 @@ from pyspark.sql import types as T
 
 from spark_loaders.errors import CondoError
 from spark_loaders.export import manifest, swap
+from spark_loaders.export.api import ExportOptions
 from spark_loaders.export.models import MODELS, select_models
 from spark_loaders.export.read_gold import TableStats, plan_read
 from spark_loaders.export.schema import contract_problems, lossless, spark_type
@@ -264,3 +265,11 @@ def test_jdbc_jar_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("CONDO_SPARK_PACKAGES", "none")  # downloads turned off
     with pytest.raises(CondoError, match="PostgreSQL JDBC driver was not found"):
         spark_session.require_jdbc()
+
+
+def test_export_options_refuse_an_unknown_target_or_compression() -> None:
+    assert ExportOptions(target="spark", compression="snappy").target == "spark"
+    with pytest.raises(CondoError, match="unknown target 'duckdb'"):
+        ExportOptions(target="duckdb")
+    with pytest.raises(CondoError, match="compression must be zstd or snappy, not 'gzip'"):
+        ExportOptions(compression="gzip")
