@@ -21,6 +21,8 @@ where                           what
 ``spark_session``,              the one way to get a SparkSession; Java check
 ``java_check``
 ``paths``, ``errors``           project and state directories; ``CondoError``
+``jobs``                        the load, export and stream jobs: their options (shared
+                                by ``condo`` and the entry scripts) and the entry wrapper
 ``load_files``, ``export_gold``,  thin ``spark-submit`` entry scripts
 ``stream_files``
 ==============================  ==========================================================

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_loaders.errors import CondoError
+from spark_loaders.jobs import DEFAULT_MAX_FILES
 from spark_loaders.paths import landing_dir, project_root, state_dir
 from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
-from spark_loaders.streaming.options import DEFAULT_MAX_FILES, add_arguments
 from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
 from spark_loaders.streaming.query_id import is_local, read_query_id
 from spark_loaders.streaming.source import CSV_GLOB, check_layout, landing_files, local_path
@@ -477,4 +477,4 @@ def _log(message: str) -> None:
     print(f"{stamp} {message}", flush=True)
 
 
-__all__ = ["CSV_GLOB", "StreamConfig", "add_arguments", "config_from_args", "main", "run_stream"]
+__all__ = ["CSV_GLOB", "StreamConfig", "config_from_args", "main", "run_stream"]
