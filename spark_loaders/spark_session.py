@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 from spark_loaders.java_check import check_java
 from spark_loaders.paths import state_dir
@@ -149,7 +150,7 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
             "continuing without it",
             file=sys.stderr,
         )
-        builder._options.pop("spark.jars.packages", None)
+        spark_internals.drop_builder_option(builder, "spark.jars.packages")
         spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
     ship_package(spark)
@@ -223,7 +224,7 @@ def _missing_driver_message() -> str:
 def jdbc_driver_loadable(spark: SparkSession) -> bool:
     """Whether the session's JVM can load the PostgreSQL driver class (the real test:
     a session started by spark-submit or by someone else may lack the jar)."""
-    jvm = getattr(spark, "_jvm", None) or spark.sparkContext._jvm
+    jvm = spark_internals.jvm(spark)
     try:
         jvm.org.apache.spark.util.Utils.classForName(JDBC_DRIVER_CLASS, True, False)
         return True

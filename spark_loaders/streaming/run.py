@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 from spark_loaders.jobs import DEFAULT_MAX_FILES
 from spark_loaders.paths import landing_dir, project_root, state_dir
@@ -302,7 +303,7 @@ def _drain_listener_bus(spark: SparkSession, timeout_ms: int = 5000) -> None:
     """Let queued progress events reach the Python listener before it is removed; otherwise a
     late event can hit a Python process that is already exiting."""
     with contextlib.suppress(Exception):
-        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(timeout_ms)  # type: ignore[attr-defined]
+        spark_internals.wait_for_listener_bus(spark, timeout_ms)
 
 
 def _supervise(
