@@ -241,7 +241,7 @@ def run_job(job: Job, args: argparse.Namespace) -> int:
     return int(entry(args) or 0)
 
 
-def register(sub: argparse._SubParsersAction, job: Job) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], job: Job) -> None:
     """Add ``condo <job.name>`` to the ``condo`` parser's sub-commands."""
     parser = sub.add_parser(job.name, help=job.help, description=job.description)
     job.add_arguments(parser)
