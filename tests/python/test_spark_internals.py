@@ -95,3 +95,27 @@ def test_planned_file_splits_give_each_partitions_start(spark: SparkSession, tmp
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
     assert [index for index, _ in splits] == list(range(len(splits)))
     assert sorted(start for _, starts in splits for start in starts) == [0, 8000, 16000]
+
+
+def test_the_planned_line_offsets_equal_a_counting_pass(spark: SparkSession, tmp_path) -> None:
+    """The loader's caller of planned_file_splits: the lines before each split, taken from
+    the plan, are those the counting pass over the same file finds."""
+    from spark_loaders.ingest.records_spark import planned_line_offsets, scan_lines
+
+    path = tmp_path / "lines.txt"
+    data = b"".join(b"%d,x\n" % i for i in range(3000))
+    path.write_bytes(data)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "7000")
+    try:
+        planned = planned_line_offsets(spark, path, lambda offset: data[:offset].count(b"\n"))
+        counted = scan_lines(spark, path, check_quotes=False)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert planned is not None and planned.prefix
+    assert len(planned.blocks) == len(counted.blocks) >= 3
+    before = 0
+    counted_blocks = sorted(counted.blocks, key=lambda b: b.start)
+    for plan, count in zip(planned.blocks, counted_blocks, strict=True):
+        assert (plan.start, plan.lines, plan.first_mono) == (count.start, before, count.first_mono)
+        before += count.lines
+    assert before == 3000
