@@ -19,7 +19,7 @@ run: install ## run the whole pipeline on data/sample with the embedded database
 test: install ## run the whole test suite (unit, integration and end-to-end)
 	.venv/bin/pytest
 
-test-fast: install ## every test that starts no Spark (no `slow`, no `spark` mark): a few minutes
+test-fast: install ## every test that starts no Spark and no long run (no `slow`, no `spark` mark): under 2 minutes
 	.venv/bin/pytest -m "not slow and not spark"
 
 lint: install ## the pre-commit hooks on every file: hygiene, ruff, mypy, vulture, sqlfluff, promtool, amtool, actionlint

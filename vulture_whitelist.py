@@ -41,3 +41,7 @@ BOM  # ingest/prescan.py
 # The compaction checks of condo monitor on their own, for callers holding a connection
 # (tests/python/test_bronze_compact.py); condo monitor itself runs them via monitor.gather.
 health  # ingest/compact.py
+
+# The PySpark minor version spark_internals was checked against: read by
+# tests/python/test_spark_internals.py, which fails when the installed one differs.
+TESTED_PYSPARK  # spark_internals.py

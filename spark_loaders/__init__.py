@@ -21,6 +21,11 @@ where                           what
 ``spark_session``,              the one way to get a SparkSession; Java check
 ``java_check``
 ``paths``, ``errors``           project and state directories; ``CondoError``
+``spark_internals``             every private PySpark call, with why and its public
+                                replacement
+``fault_injection``             TEST-ONLY: the kill points the crash tests set
+``jobs``                        the load, export and stream jobs: their options (shared
+                                by ``condo`` and the entry scripts) and the entry wrapper
 ``load_files``, ``export_gold``,  thin ``spark-submit`` entry scripts
 ``stream_files``
 ==============================  ==========================================================

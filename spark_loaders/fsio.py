@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 
 READ_CHUNK = 4 << 20  # bytes per call into the JVM
@@ -67,8 +68,7 @@ def _jvm_and_conf() -> tuple[Any, Any]:
     spark = SparkSession.getActiveSession()
     if spark is None:
         raise CondoError("reading a Hadoop file system URI needs a running Spark session")
-    sc = spark.sparkContext
-    return sc._jvm, sc._jsc.hadoopConfiguration()
+    return spark_internals.jvm(spark), spark_internals.hadoop_configuration(spark)
 
 
 def _java_error(exc: Exception) -> str:

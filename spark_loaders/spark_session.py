@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 from spark_loaders.java_check import check_java
 from spark_loaders.paths import state_dir
@@ -164,7 +165,7 @@ def _create(builder: SparkSession.Builder, packages: str | None) -> SparkSession
             "continuing without it",
             file=sys.stderr,
         )
-        builder._options.pop("spark.jars.packages", None)
+        spark_internals.drop_builder_option(builder, "spark.jars.packages")
         return builder.getOrCreate()
 
 
@@ -235,7 +236,7 @@ def _missing_driver_message() -> str:
 def jdbc_driver_loadable(spark: SparkSession) -> bool:
     """Whether the session's JVM can load the PostgreSQL driver class (the real test:
     a session started by spark-submit or by someone else may lack the jar)."""
-    jvm = getattr(spark, "_jvm", None) or spark.sparkContext._jvm
+    jvm = spark_internals.jvm(spark)
     try:
         jvm.org.apache.spark.util.Utils.classForName(JDBC_DRIVER_CLASS, True, False)
         return True

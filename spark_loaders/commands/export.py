@@ -1,50 +1,20 @@
-"""``condo export``: write the gold models as Parquet datasets under ``data/lake/gold/``."""
+"""``condo export``: write the gold models as Parquet datasets under ``data/lake/gold/``.
+
+The options are defined once in :data:`spark_loaders.jobs.EXPORT`, shared with
+``spark-submit spark_loaders/export_gold.py``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
-from spark_loaders.export.models import MODEL_NAMES
-from spark_loaders.spark_master import add_master_argument, apply_master
+from spark_loaders import jobs
+from spark_loaders.spark_master import apply_master
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "export",
-        help="export the gold models to Parquet (one dataset directory per model)",
-        description=(
-            "Read the gold models (PostgreSQL over JDBC, or Spark tables with --target spark) "
-            "and publish each one atomically as <out>/<model>/ with a _manifest.json."
-        ),
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="output directory (default: data/lake/gold/ in the project)",
-    )
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        choices=MODEL_NAMES,
-        metavar="MODEL",
-        help=f"models to export (default: all of {', '.join(MODEL_NAMES)})",
-    )
-    parser.add_argument(
-        "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
-        help="where gold lives: PostgreSQL (default) or the Spark catalog",
-    )
-    add_master_argument(parser)
+    jobs.register(sub, jobs.EXPORT)
 
 
 def _size(n: int) -> str:

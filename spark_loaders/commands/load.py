@@ -1,25 +1,22 @@
-"""``condo load [PATH ...]``: validated, idempotent, atomic CSV loads into bronze."""
+"""``condo load [PATH ...]``: validated, idempotent, atomic CSV loads into bronze.
+
+The options are defined once in :data:`spark_loaders.jobs.LOAD`, shared with
+``spark-submit spark_loaders/load_files.py``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from spark_loaders.ingest.cli_run import add_arguments, run_load
+from spark_loaders import jobs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "load",
-        help="load CSV extracts into bronze (validated, idempotent, atomic per file)",
-        description="Load CSV extracts into bronze. Each file commits its rows, rejects and "
-        "ledger entry in one transaction; files already loaded are skipped. Exit code 1 if "
-        "a file is rejected whole, fails, or exceeds --max-reject-rate.",
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+    jobs.register(sub, jobs.LOAD)
 
 
 def run(args: argparse.Namespace) -> int:
+    from spark_loaders.ingest.cli_run import run_load
     from spark_loaders.spark_master import apply_master
     from spark_loaders.spark_session import get_spark
 

@@ -26,6 +26,7 @@ from spark_loaders.errors import CondoError
 from spark_loaders.export import manifest as mf
 from spark_loaders.export import read_gold, schema, swap, write_dataset
 from spark_loaders.export.models import GOLD_SCHEMA, GoldModel, select_models
+from spark_loaders.fault_injection import kill_point
 from spark_loaders.paths import lake_dir
 from spark_loaders.spark_session import require_jdbc
 
@@ -148,7 +149,7 @@ def _stage_all(
         else:
             for model in selected:
                 staged.append(_stage_spark(spark, model, out, run_id, opts))
-        swap.fault("after_write")
+        kill_point("export.after_write")  # test-only, see fault_injection
     except BaseException:
         for item in staged:
             shutil.rmtree(item.temp, ignore_errors=True)

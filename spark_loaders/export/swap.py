@@ -25,17 +25,15 @@ import fcntl
 import os
 import re
 import shutil
-import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from spark_loaders.errors import CondoError
+from spark_loaders.fault_injection import kill_point, rename_swap_forced
 
 MANIFEST = "_manifest.json"
 LOCK_FILE = ".condo-export.lock"
-FAULT_ENV = "CONDO_EXPORT_FAULT"
-SWAP_ENV = "CONDO_EXPORT_SWAP"  # "rename" forces the two-rename fallback (tests use it)
 
 _SIBLING = re.compile(r"^\.(?P<model>.+)\.(?P<kind>tmp|old)-(?P<run>[^/]+)$")
 _AT_FDCWD = -100
@@ -49,14 +47,6 @@ def temp_path(out: Path, model: str, run_id: str) -> Path:
 
 def old_path(out: Path, model: str, run_id: str) -> Path:
     return out / f".{model}.old-{run_id}"
-
-
-def fault(point: str) -> None:
-    """Test hook: ``CONDO_EXPORT_FAULT=<point>`` kills this process with SIGKILL at ``point``."""
-    if os.environ.get(FAULT_ENV) == point:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -117,12 +107,12 @@ def swap_in(new: Path, target: Path, run_id: str) -> Path | None:
     if not target.exists():
         os.rename(new, target)
         previous = None
-    elif os.environ.get(SWAP_ENV) != "rename" and exchange(new, target):
+    elif not rename_swap_forced() and exchange(new, target):
         previous = new  # after the exchange, the temporary path holds the old version
     else:
         previous = old_path(target.parent, target.name, run_id)
         os.rename(target, previous)
-        fault("mid_swap")
+        kill_point("export.mid_swap")  # test-only, see fault_injection
         os.rename(new, target)
     _fsync_dir(target.parent)
     return previous

@@ -1,5 +1,5 @@
 """Shared by ``condo load`` and ``spark-submit spark_loaders/load_files.py``: run a load,
-print the summary, compute the exit code."""
+print the summary, compute the exit code. The options are in :data:`spark_loaders.jobs.LOAD`."""
 
 from __future__ import annotations
 
@@ -8,48 +8,6 @@ from collections.abc import Sequence
 
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.report import IngestReport, make_console, summary_table
-from spark_loaders.spark_master import add_master_argument
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        metavar="PATH",
-        help="CSV files or directories (default: data/sample/); a file belongs to the entity "
-        "its name starts with",
-    )
-    parser.add_argument(
-        "--force",
-        action="store_true",
-        help="reload files whose content was already loaded, replacing their earlier rows",
-    )
-    parser.add_argument(
-        "--max-reject-rate",
-        type=_rate,
-        default=None,
-        metavar="R",
-        help="fail (non-zero exit) when a file rejects more than this fraction of its rows, "
-        "e.g. 0.01",
-    )
-    parser.add_argument(
-        "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
-        help="write PostgreSQL bronze (default) or Spark tables for the dbt spark target",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no per-file progress lines")
-    add_master_argument(parser)
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
 
 
 def exit_code(report: IngestReport, max_reject_rate: float | None) -> int:

@@ -17,6 +17,8 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from spark_loaders import spark_internals
+
 _Q = r'"(?:[^"]|"")*+"'
 _U = r'[^,"]*+'
 # A line the parallel parser may split: quoted fields closed on the line, plain fields without '"'.
@@ -95,16 +97,13 @@ def planned_line_offsets(spark: SparkSession, path: Path, newlines_before) -> Li
     writers verify afterwards that the numbered lines tile the file exactly.
     """
     try:
-        rdd = _lines(spark, path)._jdf.queryExecution().executedPlan().execute()
-        partitions = list(rdd.partitions())
         blocks = []
-        for partition in partitions:
-            files = list(partition.files())
-            if len(files) != 1:
+        for index, starts in spark_internals.planned_file_splits(_lines(spark, path)):
+            if len(starts) != 1:
                 return None
-            start = int(files[0].start())
+            start = starts[0]
             before = 0 if start == 0 else 1 + newlines_before(start)
-            first_mono = int(partition.index()) << MONO_PARTITION_SHIFT
+            first_mono = index << MONO_PARTITION_SHIFT
             blocks.append(Block(start, before, first_mono, -1))
     except Exception:  # an unexpected plan shape: fall back to the counting pass
         return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spark_loaders.errors import CondoError
+from spark_loaders.fault_injection import kill_point
 from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.ledger import BatchRecord, FileOutcome
 from spark_loaders.streaming.source import local_path
@@ -29,22 +29,11 @@ from spark_loaders.streaming.source import local_path
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-# Test-only fault injection: ``CONDO_STREAM_FAULT=<point>:<batch id>`` SIGKILLs the process at
-# that point of that micro-batch. ``after_write`` is after the files and the batch row have
-# committed in PostgreSQL and before Spark commits the batch: the worst case for duplicates.
-FAULT_ENV = "CONDO_STREAM_FAULT"
-
 
 class StreamFailed(CondoError):
     """A micro-batch could not be committed; nothing of it is marked done in the checkpoint."""
 
     exit_code = 1
-
-
-def maybe_fault(point: str, batch_id: int) -> None:
-    if os.environ.get(FAULT_ENV) == f"{point}:{batch_id}":
-        print(f"condo stream: fault injection {point}:{batch_id}, SIGKILL", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def is_connection_error(exc: BaseException) -> bool:
@@ -156,7 +145,7 @@ class BatchProcessor:
         if not paths:
             return
         query_id = self.query_id
-        maybe_fault("before_write", batch_id)
+        kill_point("stream.before_write", batch_id)  # test-only, see fault_injection
         loadable, unusable = split_files(paths)
         settled, unsettled = retries.wait_settled(
             loadable, self.settings.settle_seconds, self.settings.settle_budget_seconds
@@ -183,7 +172,7 @@ class BatchProcessor:
         attempts = self._with_db_retry(
             lambda: self._record(rec), f"recording micro-batch {batch_id}"
         )
-        maybe_fault("after_write", batch_id)
+        kill_point("stream.after_write", batch_id)  # test-only, see fault_injection
         self._copy_rejected(rec)
         self._log(format_batch_line(rec, attempts))
         if self._on_batch is not None:

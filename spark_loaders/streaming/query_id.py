@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 
 if TYPE_CHECKING:
@@ -47,9 +48,9 @@ def read_query_id(checkpoint: str, spark: SparkSession | None = None) -> str:
             raise CondoError(f"no streaming checkpoint metadata at {metadata}") from None
     if spark is None:
         raise CondoError(f"a SparkSession is needed to read the checkpoint at {checkpoint}")
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    jvm = spark_internals.jvm(spark)
     path = jvm.org.apache.hadoop.fs.Path(checkpoint.rstrip("/") + "/metadata")
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[attr-defined]
+    fs = path.getFileSystem(spark_internals.hadoop_configuration(spark))
     if not fs.exists(path):
         raise CondoError(f"no streaming checkpoint metadata at {path}")
     stream = fs.open(path)

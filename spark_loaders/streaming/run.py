@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
+from spark_loaders.jobs import DEFAULT_MAX_FILES
 from spark_loaders.paths import landing_dir, project_root, state_dir
 from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
-from spark_loaders.streaming.options import DEFAULT_MAX_FILES, add_arguments
 from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
 from spark_loaders.streaming.query_id import is_local, read_query_id
 from spark_loaders.streaming.source import CSV_GLOB, check_layout, landing_files, local_path
@@ -328,7 +329,7 @@ def _drain_listener_bus(spark: SparkSession, timeout_ms: int = 5000) -> None:
     """Let queued progress events reach the Python listener before it is removed; otherwise a
     late event can hit a Python process that is already exiting."""
     with contextlib.suppress(Exception):
-        spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty(timeout_ms)  # type: ignore[attr-defined]
+        spark_internals.wait_for_listener_bus(spark, timeout_ms)
 
 
 def _supervise(
@@ -503,4 +504,4 @@ def _log(message: str) -> None:
     print(f"{stamp} {message}", flush=True)
 
 
-__all__ = ["CSV_GLOB", "StreamConfig", "add_arguments", "config_from_args", "main", "run_stream"]
+__all__ = ["CSV_GLOB", "StreamConfig", "config_from_args", "main", "run_stream"]

@@ -216,6 +216,7 @@ def late_load() -> bronze.Load:
     )
 
 
+@pytest.mark.slow  # a dozen dbt builds: 30-60 s
 def test_incremental_runs_converge_to_the_full_refresh(fresh_db, workdir):
     """Late residents, late condominiums, re-loaded properties and transactions: the
     incremental models end exactly where a full refresh ends, and a re-run with no new data
@@ -268,6 +269,7 @@ def test_incremental_runs_converge_to_the_full_refresh(fresh_db, workdir):
     assert snapshot(fresh_db) == incremental
 
 
+@pytest.mark.slow  # builds in every order, each against a full refresh: about 60 s
 def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
     """The gold reports add silver's change sets to what they built last time. Builds out of
     the usual order must still end where a full refresh ends: silver built twice without
@@ -345,6 +347,7 @@ def test_gold_applies_only_change_sets_it_has_not_seen(fresh_db, workdir):
     assert snapshot(fresh_db) == reference()
 
 
+@pytest.mark.slow  # several dbt builds: 20-30 s
 def test_rows_removed_by_a_replaced_load_leave_silver_and_gold(fresh_db, workdir):
     """Bronze is append-only except when `condo load --force` replaces a load: its rows are
     deleted in the transaction that publishes the new load, and the ledger marks the old

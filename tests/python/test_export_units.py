@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import types as T
 
+from spark_loaders import fault_injection
 from spark_loaders.errors import CondoError
 from spark_loaders.export import manifest, swap
 from spark_loaders.export.api import ExportOptions
@@ -144,7 +145,7 @@ def test_exchange_swaps_two_directories(tmp_path: Path) -> None:
 def test_swap_in_replaces_and_returns_the_previous_version(
     tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(swap.SWAP_ENV, mode)
+    monkeypatch.setenv(fault_injection.EXPORT_SWAP_ENV, mode)
     target = _dataset(tmp_path / "m", "old")
     new = _dataset(swap.temp_path(tmp_path, "m", "r1"), "new")
     previous = swap.swap_in(new, target, "r1")
@@ -170,7 +171,11 @@ def test_kill_between_the_two_renames_is_repaired_by_recover(tmp_path: Path) -> 
         "import sys; from pathlib import Path; from spark_loaders.export import swap; "
         "swap.swap_in(Path(sys.argv[1]), Path(sys.argv[2]), 'r1')"
     )
-    env = {**os.environ, swap.FAULT_ENV: "mid_swap", swap.SWAP_ENV: "rename"}
+    env = {
+        **os.environ,
+        fault_injection.EXPORT_ENV: "mid_swap",
+        fault_injection.EXPORT_SWAP_ENV: "rename",
+    }
     proc = subprocess.run([sys.executable, "-c", code, str(new), str(target)], env=env)
     assert proc.returncode == -9
     assert not target.exists()

@@ -11,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,6 +33,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.spark  # `condo load` in a child process starts Spark
 def test_rich_markup_in_names_headers_and_errors_prints_literally(fresh_db, tmp_path) -> None:
     drop = tmp_path / "drop"
     drop.mkdir()

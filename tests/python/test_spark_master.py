@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 import zipfile
 
 import pytest
 
+from spark_loaders import jobs
 from spark_loaders.cli import build_parser
 from spark_loaders.errors import CondoError
 from spark_loaders.spark_master import apply_master, check_master, configured_master
@@ -29,16 +28,9 @@ def test_every_spark_command_takes_master(command, monkeypatch) -> None:
     assert configured_master() == "spark://h:7077"
 
 
-@pytest.mark.parametrize(
-    "module, entry",
-    [("spark_loaders.load_files", "add_arguments"),
-     ("spark_loaders.commands.export", "add_arguments"),
-     ("spark_loaders.streaming.options", "add_arguments")],
-)  # fmt: skip
-def test_entry_scripts_take_master(module, entry) -> None:
-    parser = argparse.ArgumentParser()
-    getattr(importlib.import_module(module), entry)(parser)
-    assert parser.parse_args(["--master", "local[1]"]).master == "local[1]"
+@pytest.mark.parametrize("job", jobs.JOBS, ids=lambda job: job.script)
+def test_entry_scripts_take_master(job) -> None:
+    assert jobs.script_parser(job).parse_args(["--master", "local[1]"]).master == "local[1]"
 
 
 def test_default_env_and_bad_urls(monkeypatch) -> None:

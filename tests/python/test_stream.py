@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from spark_loaders import jobs
 from spark_loaders.errors import CondoError
 from spark_loaders.streaming import run as stream_run
 from spark_loaders.streaming.batch import StreamFailed
@@ -380,7 +381,7 @@ def test_sigterm_stops_after_the_current_micro_batch(
     import signal
 
     parser = argparse.ArgumentParser()
-    stream_run.add_arguments(parser)
+    jobs.add_stream_arguments(parser)
     landing = tmp_path / "landing"
     landing.mkdir()
     args = parser.parse_args(
