@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from pyspark.sql import SparkSession
@@ -26,6 +27,7 @@ from spark_loaders.ingest.file_checks import FileRejected, check_file
 from spark_loaders.ingest.header import ColumnMap
 from spark_loaders.ingest.ids import check_room, id_outcome
 from spark_loaders.ingest.prescan import Prescan, prescan, raw_sha256
+from spark_loaders.ingest.records_arrow import Layout, plan_chunks
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.sink_postgres import (
     Staging,
@@ -35,6 +37,7 @@ from spark_loaders.ingest.sink_postgres import (
     publish_direct,
     remove_load,
     write_bulk,
+    write_bulk_vectorised,
 )
 from spark_loaders.ingest.validate import copy_lines
 
@@ -163,6 +166,7 @@ def load_file(
                 force=force,
                 high_water=lambda: ledger.high_water(conn, entity.name),
                 on_header=on_header,
+                vectorised=vectorised_eligible(source, scan),
             )
             if file is None:
                 entry.status = result.status = "skipped"
@@ -173,7 +177,27 @@ def load_file(
             stats = Stats()
             table = None
             bulk = False
-            if file.checked is not None:
+            if file.cmap is not None:
+                layout = Layout(
+                    entity=entity.name,
+                    positions=tuple(file.cmap.positions.items()),
+                    width=file.cmap.width,
+                    overflow_index=file.cmap.overflow_index,
+                    id_base=file.base,
+                    header_line=file.expected_lines[0] - 1,
+                    source_file=source.name,
+                    load_id=entry.load_id,
+                )
+                chunks = plan_chunks(source.path, scan, pieces=_pieces(spark))
+                bulk = True
+                result.parser = "vectorised"
+                stats = write_bulk_vectorised(
+                    conn, conninfo, staging, spark, source.path, chunks, layout
+                )
+                check_room(file.base, stats.rows)
+                verify_line_range(file.expected_lines, stats)
+            elif file.checked is not None:
+                result.parser = file.parsed.parser
                 lines = copy_lines(
                     file.checked, entity, source_file=source.name, load_id=entry.load_id
                 )
@@ -265,12 +289,30 @@ def _refuse_symlink(
     return result
 
 
+def vectorised_eligible(source: SourceFile, scan: Prescan) -> bool:
+    """The vectorised bulk path (records_arrow) reads the file from the Spark tasks with plain
+    file I/O, so it takes local files large enough for the bulk path; CONDO_LOAD_VECTORISED=0
+    turns it off (every file then takes the Spark path)."""
+    if os.environ.get("CONDO_LOAD_VECTORISED", "1") == "0":
+        return False
+    return isinstance(source.path, Path) and scan.size >= bulk_min_bytes()
+
+
+def _pieces(spark: SparkSession) -> int:
+    """Chunks of the file, one Spark task and one COPY stream each."""
+    return max(1, spark.sparkContext.defaultParallelism)
+
+
 def verify_lines(parsed, stats: Stats) -> None:
     """When line numbers came from the planned splits, the loaded and rejected rows must
     carry exactly the lines after the header, each once."""
-    if parsed.expected_lines is None:
+    verify_line_range(parsed.expected_lines, stats)
+
+
+def verify_line_range(expected_lines: tuple[int, int] | None, stats: Stats) -> None:
+    if expected_lines is None:
         return
-    first, last = parsed.expected_lines
+    first, last = expected_lines
     expected_rows = max(0, last - first + 1)
     if stats.rows == 0 and expected_rows == 0:
         return

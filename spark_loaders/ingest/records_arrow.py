@@ -203,6 +203,18 @@ def _valid_date(v: pa.Array) -> pa.Array:
     path does."""
     shaped = _known(pc.match_substring_regex(v, _DATE))
     text = pc.if_else(shaped, v, _NULL_TEXT)
+    try:  # Arrow's ISO parser checks the calendar, but fails the whole array on a bad day
+        days = pc.cast(pc.cast(text, pa.date32()), pa.int32())
+    except pa.ArrowInvalid:
+        return _calendar_date(text)
+    return _known(pc.greater_equal(days, _FIRST_DAY))
+
+
+_FIRST_DAY = -719162  # 0001-01-01 in days since 1970-01-01 (year 0000 is not a valid year)
+
+
+def _calendar_date(text: pa.Array) -> pa.Array:
+    """The slow way, for a batch holding an impossible day such as 2023-02-29."""
 
     def part(start: int, stop: int) -> pa.Array:
         return pc.cast(pc.utf8_slice_codeunits(text, start, stop), pa.int32())
