@@ -84,6 +84,8 @@ def child(kind: str, path: str) -> None:
             _timed(sink_postgres, "prebuild_indexes", timings)
             _timed(sink_postgres, "prepare_attach", timings)
         _timed(file_load, "publish_bulk", timings)
+        for step in ("prescan", "write_bulk", "write_bulk_vectorised", "verify_unchanged"):
+            _timed(file_load, step, timings)
 
         report = ingest_files(spark, [path], progress=False)
         result = report.files[0]
@@ -381,6 +383,15 @@ def main() -> int:  # noqa: C901 - being reworked with the loader fast path; spl
                 steps.get("prebuild_indexes", 0.0),
                 steps.get("prepare_attach", 0.0),
                 steps.get("publish_bulk", 0.0),
+            )
+        )
+    if steps:
+        print(
+            "loader steps: pre-scan {:.2f}s, parse + check + COPY {:.2f}s (incl. the btree), "
+            "re-check of the bytes {:.2f}s".format(
+                steps.get("prescan", 0.0),
+                steps.get("write_bulk", 0.0) + steps.get("write_bulk_vectorised", 0.0),
+                steps.get("verify_unchanged", 0.0),
             )
         )
     if "condo-noidx" in results:

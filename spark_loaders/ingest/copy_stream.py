@@ -15,11 +15,14 @@ from spark_loaders.ingest.entities import REASON_BIT, REASONS
 def line_bytes(array: pa.Array) -> memoryview:
     """The concatenated bytes of a string array's non-null values (each ends with a newline).
 
-    Null and empty entries occupy no bytes in the data buffer, so the slice between the first
-    and last offsets is exactly the text to send.
+    Without nulls, the slice of the data buffer between the first and last offsets is exactly
+    the text to send. A null slot may still cover bytes (Arrow does not require it to be
+    empty, and ``if_else`` leaves the other branch's text there), so nulls are dropped first.
     """
     if len(array) == 0 or array.null_count == len(array):
         return memoryview(b"")
+    if array.null_count:
+        array = pc.drop_null(array)
     _, offsets_buffer, data = array.buffers()
     kind = "q" if pa.types.is_large_string(array.type) else "i"
     offsets = memoryview(offsets_buffer).cast(kind)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -27,6 +28,7 @@ from spark_loaders.ingest.file_checks import CheckedFile, FileRejected, check_fi
 from spark_loaders.ingest.header import ColumnMap
 from spark_loaders.ingest.ids import IdOutcome, check_room, id_outcome
 from spark_loaders.ingest.prescan import Prescan, prescan, raw_sha256
+from spark_loaders.ingest.records_arrow import Layout, plan_chunks
 from spark_loaders.ingest.report import FileResult
 from spark_loaders.ingest.sink_postgres import (
     Staging,
@@ -36,6 +38,7 @@ from spark_loaders.ingest.sink_postgres import (
     publish_direct,
     remove_load,
     write_bulk,
+    write_bulk_vectorised,
 )
 from spark_loaders.ingest.validate import copy_lines
 
@@ -141,11 +144,13 @@ def load_file(
                 force=force,
                 high_water=lambda: ledger.high_water(conn, entity.name),
                 on_header=on_header,
+                vectorised=vectorised_eligible(source, scan),
             )
             if file is None:
                 _record_duplicate(conn, entry, result, previous)
                 return result
-            written = _write(conn, conninfo, staging, file, source.name, scan.size)
+            written = _write(spark, conn, conninfo, staging, file, source, scan)
+            result.parser = written.parser
             ids = id_outcome(file.base, written.stats)
             # Everything is parsed and written (not yet visible): the bytes must still be
             # those that were hashed, or the rows may come from a half-written file.
@@ -225,6 +230,7 @@ class _Written:
     stats: Stats
     bulk: bool = False
     table: pa.Table | None = None
+    parser: str | None = None  # FileResult.parser
 
     def publish(self, conn: psycopg.Connection, staging: Staging) -> None:
         if self.bulk:
@@ -234,28 +240,61 @@ class _Written:
 
 
 def _write(
+    spark: SparkSession,
     conn: psycopg.Connection,
     conninfo: dict,
     staging: Staging,
     file: CheckedFile,
-    source_file: str,
-    size: int,
+    source: SourceFile,
+    scan: Prescan,
 ) -> _Written:
     """Parse and write the rows: a bulk COPY into staging tables for a file of
-    :func:`bulk_min_bytes` or more, a direct COPY at publish time for a smaller one."""
-    if file.checked is None:
+    :func:`bulk_min_bytes` or more (vectorised when :func:`check_file` allowed it), a direct
+    COPY at publish time for a smaller one."""
+    if file.cmap is not None:
+        written = _write_vectorised(spark, conn, conninfo, staging, file, source, scan)
+        expected_lines = file.expected_lines
+    elif file.checked is None:
         return _Written(Stats())
-    lines = copy_lines(
-        file.checked, staging.entity, source_file=source_file, load_id=staging.load_id
-    )
-    if size >= bulk_min_bytes():
-        written = _Written(write_bulk(conn, conninfo, staging, lines), bulk=True)
     else:
-        table, stats = collect_direct(lines)
-        written = _Written(stats, table=table)
+        lines = copy_lines(
+            file.checked, staging.entity, source_file=source.name, load_id=staging.load_id
+        )
+        parser = file.parsed.parser
+        if scan.size >= bulk_min_bytes():
+            written = _Written(write_bulk(conn, conninfo, staging, lines), bulk=True, parser=parser)
+        else:
+            table, stats = collect_direct(lines)
+            written = _Written(stats, table=table, parser=parser)
+        expected_lines = file.parsed.expected_lines
     check_room(file.base, written.stats.rows)
-    verify_lines(file.parsed, written.stats)
+    verify_lines(expected_lines, written.stats)
     return written
+
+
+def _write_vectorised(
+    spark: SparkSession,
+    conn: psycopg.Connection,
+    conninfo: dict,
+    staging: Staging,
+    file: CheckedFile,
+    source: SourceFile,
+    scan: Prescan,
+) -> _Written:
+    assert file.cmap is not None and file.expected_lines is not None
+    layout = Layout(
+        entity=staging.entity.name,
+        positions=tuple(file.cmap.positions.items()),
+        width=file.cmap.width,
+        overflow_index=file.cmap.overflow_index,
+        id_base=file.base,
+        header_line=file.expected_lines[0] - 1,
+        source_file=source.name,
+        load_id=staging.load_id,
+    )
+    chunks = plan_chunks(source.path, scan, pieces=_pieces(spark))
+    stats = write_bulk_vectorised(conn, conninfo, staging, spark, source.path, chunks, layout)
+    return _Written(stats, bulk=True, parser="vectorised")
 
 
 def _publish(
@@ -320,12 +359,26 @@ def _refuse_symlink(
     return result
 
 
-def verify_lines(parsed, stats: Stats) -> None:
-    """When line numbers came from the planned splits, the loaded and rejected rows must
-    carry exactly the lines after the header, each once."""
-    if parsed.expected_lines is None:
+def vectorised_eligible(source: SourceFile, scan: Prescan) -> bool:
+    """The vectorised bulk path (records_arrow) reads the file from the Spark tasks with plain
+    file I/O, so it takes local files large enough for the bulk path; CONDO_LOAD_VECTORISED=0
+    turns it off (every file then takes the Spark path)."""
+    if os.environ.get("CONDO_LOAD_VECTORISED", "1") == "0":
+        return False
+    return isinstance(source.path, Path) and scan.size >= bulk_min_bytes()
+
+
+def _pieces(spark: SparkSession) -> int:
+    """Chunks of the file, one Spark task and one COPY stream each."""
+    return max(1, spark.sparkContext.defaultParallelism)
+
+
+def verify_lines(expected_lines: tuple[int, int] | None, stats: Stats) -> None:
+    """When line numbers came from the planned splits or the chunk plan, the loaded and
+    rejected rows must carry exactly the lines after the header, each once."""
+    if expected_lines is None:
         return
-    first, last = parsed.expected_lines
+    first, last = expected_lines
     expected_rows = max(0, last - first + 1)
     if stats.rows == 0 and expected_rows == 0:
         return

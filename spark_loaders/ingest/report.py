@@ -32,6 +32,7 @@ class FileResult:
     duplicate_of: int | None = None  # a skip: the load with the same records
     id_min: int | None = None
     id_max: int | None = None
+    parser: str | None = None  # how the rows were read: vectorised, parallel(-planned), exact
 
     @property
     def ok(self) -> bool:

@@ -21,19 +21,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from spark_loaders.ingest.arrow_map import map_in_arrow
 from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
 from spark_loaders.ingest.ddl import ID_BTREE, LOADED_AT_BRIN, LOADS_SCHEMA, BronzeIndex
 from spark_loaders.ingest.entities import REASONS, Entity
+from spark_loaders.ingest.records_arrow import Chunk, Layout, check_block, read_blocks
 from spark_loaders.ingest.validate import REJECT_COPY_COLUMNS, row_copy_columns
 
 STATS_SCHEMA = T.StructType(
@@ -122,50 +124,68 @@ def create_staging(conn: psycopg.Connection, staging: Staging) -> None:
     )
 
 
-def _task_writer(conninfo: dict, staging: Staging):
+def _write_part(
+    conninfo: dict,
+    staging: Staging,
+    part: int,
+    batches: Iterator[pa.RecordBatch],
+    drain: Callable[[], None],
+) -> Stats:
+    """One task's share: COPY its checked batches into the staging tables and commit them
+    with the task's marker row. A retried task whose first attempt committed writes nothing
+    again (``drain`` consumes its input unread) and reports what that attempt wrote."""
     row_copy = staging.row_copy(staging.data)
     reject_copy = staging.reject_copy(staging.rejects)
     parts = staging.parts
+    with psycopg.connect(**conninfo) as conn, conn.transaction():
+        claimed = conn.execute(
+            f"insert into {parts} (part, stats) values (%s, '{{}}') "
+            "on conflict (part) do nothing returning part",
+            (part,),
+        ).fetchone()
+        if claimed is None:
+            drain()
+            row = conn.execute(f"select stats from {parts} where part = %s", (part,))
+            return Stats.from_row(row.fetchone()[0])
+        stats = Stats()
+        rejects: list[pa.Array] = []
+
+        def rows() -> Iterator[pa.Array]:
+            for batch in batches:
+                stats.add(batch_stats(batch))
+                reject_lines = batch.column("_rej_line")
+                if reject_lines.null_count < len(reject_lines):
+                    rejects.append(reject_lines)
+                yield batch.column("_ok_line")
+
+        cursor = conn.cursor()
+        copy_batches(cursor, row_copy, rows())
+        if rejects:
+            copy_batches(cursor, reject_copy, rejects)
+        conn.execute(
+            f"update {parts} set stats = %s where part = %s",
+            (json.dumps(stats.as_row()), part),
+        )
+    return stats
+
+
+def _stats_batch(part: int, stats: Stats) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([{"part": part, **stats.as_row()}], schema=STATS_ARROW_SCHEMA)
+
+
+def _task_writer(conninfo: dict, staging: Staging):
+    """The Spark path: the tasks get checked batches (validate.copy_lines) from the JVM."""
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
         part = TaskContext.get().partitionId()
-        with psycopg.connect(**conninfo) as conn, conn.transaction():
-            claimed = conn.execute(
-                f"insert into {parts} (part, stats) values (%s, '{{}}') "
-                "on conflict (part) do nothing returning part",
-                (part,),
-            ).fetchone()
-            if claimed is None:
-                # An earlier attempt of this task committed: report what it wrote.
-                for _ in batches:
-                    pass
-                row = conn.execute(f"select stats from {parts} where part = %s", (part,))
-                stats = Stats.from_row(row.fetchone()[0])
-            else:
-                stats = Stats()
-                rejects: list[pa.Array] = []
 
-                def rows() -> Iterator[pa.Array]:
-                    for batch in batches:
-                        stats.add(batch_stats(batch))
-                        reject_lines = batch.column("_rej_line")
-                        if reject_lines.null_count < len(reject_lines):
-                            rejects.append(reject_lines)
-                        yield batch.column("_ok_line")
+        def drain() -> None:
+            for _ in batches:
+                pass
 
-                cursor = conn.cursor()
-                copy_batches(cursor, row_copy, rows())
-                if rejects:
-                    copy_batches(cursor, reject_copy, rejects)
-                conn.execute(
-                    f"update {parts} set stats = %s where part = %s",
-                    (json.dumps(stats.as_row()), part),
-                )
-        yield pa.RecordBatch.from_pylist(
-            [{"part": part, **stats.as_row()}], schema=STATS_ARROW_SCHEMA
-        )
+        yield _stats_batch(part, _write_part(conninfo, staging, part, batches, drain))
 
     return write
 
@@ -199,6 +219,12 @@ def write_bulk(
     create_staging(conn, staging)
     with arrow_batch_rows(lines.sparkSession, ARROW_BATCH_ROWS):
         results = map_in_arrow(lines, _task_writer(conninfo, staging), STATS_SCHEMA).collect()
+    return _committed_totals(conn, staging, results)
+
+
+def _committed_totals(conn: psycopg.Connection, staging: Staging, results: list) -> Stats:
+    """Sum the tasks' reports, check them against the committed marker rows, then build the
+    id btree."""
     total = Stats()
     for row in results:
         total.add(Stats.from_row(row.asDict()))
@@ -212,6 +238,54 @@ def write_bulk(
         )
     prebuild_indexes(conn, staging)
     return total
+
+
+CHUNK_SCHEMA = T.StructType(
+    [
+        T.StructField("start", T.LongType(), False),
+        T.StructField("end", T.LongType(), False),
+        T.StructField("first_line", T.LongType(), False),
+    ]
+)
+BLOCK_BYTES = 8 << 20  # lines a task checks at a time: bounds its memory (~100 MB)
+
+
+def _chunk_writer(conninfo: dict, staging: Staging, path: str, layout: Layout):
+    """The vectorised path: each task reads its byte ranges of the file itself and checks
+    them with pyarrow kernels; no row crosses the JVM."""
+
+    def write(chunks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        part = TaskContext.get().partitionId()
+        mine = [Chunk(**row) for batch in chunks for row in batch.to_pylist()]
+
+        def checked() -> Iterator[pa.RecordBatch]:
+            for chunk in mine:
+                for first_line, block in read_blocks(path, chunk, BLOCK_BYTES):
+                    yield check_block(block, first_line, layout)
+
+        yield _stats_batch(part, _write_part(conninfo, staging, part, checked(), lambda: None))
+
+    return write
+
+
+def write_bulk_vectorised(
+    conn: psycopg.Connection,
+    conninfo: dict,
+    staging: Staging,
+    spark: SparkSession,
+    path: Path,
+    chunks: list[Chunk],
+    layout: Layout,
+) -> Stats:
+    """Like :func:`write_bulk`, with one Spark task per chunk of the file."""
+    create_staging(conn, staging)
+    rows = [(c.start, c.end, c.first_line) for c in chunks]
+    plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, len(rows)), CHUNK_SCHEMA)
+    writer = _chunk_writer(conninfo, staging, str(path), layout)
+    results = map_in_arrow(plan, writer, STATS_SCHEMA).collect()
+    return _committed_totals(conn, staging, results)
 
 
 def prebuild_indexes(conn: psycopg.Connection, staging: Staging) -> None:

@@ -79,12 +79,12 @@ def test_a_file_changed_during_its_load_commits_nothing_and_is_retried(
     )
     original = file_load.verify_lines
 
-    def writer_appends_meanwhile(parsed, stats):
+    def writer_appends_meanwhile(expected_lines, stats):
         # The exporter is still writing: the rest of the amount and another row arrive after
         # the loader parsed what was there.
         with path.open("ab") as handle:
             handle.write(b"0\n2,2,2024-03-02,10.00\n")
-        return original(parsed, stats)
+        return original(expected_lines, stats)
 
     monkeypatch.setattr(file_load, "verify_lines", writer_appends_meanwhile)
     report = load(spark, path)

@@ -141,3 +141,18 @@ def test_prescan_detects_bad_utf8_and_nul(tmp_path: Path) -> None:
     cut = tmp_path / "cut.csv"
     cut.write_bytes(b"nome\nJo" + "ã".encode()[:1])
     assert "multi-byte" in (prescan(cut).encoding_error or "")
+
+
+def test_line_bytes_sends_only_the_non_null_lines() -> None:
+    """A null slot made by if_else still covers the other branch's bytes in the buffer."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from spark_loaders.ingest.copy_stream import line_bytes
+
+    lines = pa.array(["a\n", "bb\n", "c\n", "dd\n"])
+    keep = pa.array([True, False, True, False])
+    masked = pc.if_else(keep, lines, pa.scalar(None, pa.string()))
+    assert bytes(line_bytes(masked)) == b"a\nc\n"
+    assert bytes(line_bytes(masked.slice(1, 2))) == b"c\n"
+    assert bytes(line_bytes(lines.slice(1, 2))) == b"bb\nc\n"
