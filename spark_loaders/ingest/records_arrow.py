@@ -290,10 +290,10 @@ def check_block(block: bytes, first_line: int, layout: Layout) -> pa.RecordBatch
     repaired_at: list[int] = []
     short_rows: list[tuple[int, str]] = []
     for position, text in odd:
-        fields = text.split(",")
-        if layout.overflow_index is not None and len(fields) > layout.width:
+        parts = text.split(",")
+        if layout.overflow_index is not None and len(parts) > layout.width:
             cut = layout.overflow_index
-            repaired_rows.append([*fields[:cut], ",".join(fields[cut:])])
+            repaired_rows.append([*parts[:cut], ",".join(parts[cut:])])
             repaired_at.append(position)
         else:
             short_rows.append((position, text))

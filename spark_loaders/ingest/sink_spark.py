@@ -229,7 +229,7 @@ class SparkTargetLoader:
         try:
             stats = _stats(checked)
             check_room(file.base, stats.rows)
-            verify_lines(file.parsed.expected_lines, stats)
+            verify_lines(file.parsed.expected_lines if file.parsed else None, stats)
             self._write_rows(checked, entity, source_file, load_id, now)
             return stats
         finally:
