@@ -6,6 +6,9 @@ A map of the package, by layer (the dbt project for silver and gold is outside i
 ==============================  ==========================================================
 where                           what
 ==============================  ==========================================================
+``domain``                      the domain's constants, defined once: the entities and
+                                their columns, load order, reject reasons, lineage
+                                columns, targets
 ``cli``, ``commands/``          the ``condo`` command: one module per sub-command
 ``ingest/``                     bronze: CSV files -> ``bronze.*``, the quarantine and the
                                 load ledger ``ops.loads`` (entry: ``ingest.api``)

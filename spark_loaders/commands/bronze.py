@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from spark_loaders.ingest.entities import ENTITIES
+from spark_loaders.domain import ENTITIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:

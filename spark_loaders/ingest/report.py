@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from spark_loaders.ingest.entities import REASONS
+from spark_loaders.domain import REASONS
 
 STATUSES = ("loaded", "rejected", "failed", "skipped")
 
