@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from spark_loaders.dbt_env import dbt_environment
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.fsio import as_path, is_local
 from spark_loaders.paths import project_root
-
-TARGETS = ("postgres", "spark")
 
 
 @dataclass
@@ -119,7 +118,7 @@ def _record_history(started, outcome: DbtOutcome) -> None:
             started_at=started,
             finished_at=ops_history.now_utc(),
             exit_code=0 if outcome.success else 1,
-            target="postgres",
+            target=POSTGRES_TARGET,
             expected_invocation=outcome.invocation_id,
         )
     except Exception as exc:
@@ -157,7 +156,7 @@ def run_pipeline(
     *,
     source: Sequence[str | Path],
     out: Path,
-    target: str = "postgres",
+    target: str = DEFAULT_TARGET,
     force: bool = False,
     echo: Callable[[str], Any] = print,
     compact_older_than: float | None = None,

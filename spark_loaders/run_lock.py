@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from spark_loaders.domain import POSTGRES_TARGET
 from spark_loaders.errors import CondoError
 
 # (namespace, key) for pg_advisory_lock(int4, int4); the namespace is the loader's.
@@ -36,9 +37,9 @@ def dbt_takes_lock(args: list[str]) -> bool:
     if command not in WRITING_DBT_COMMANDS:
         return False
     for i, arg in enumerate(args):
-        if arg == "--target" and i + 1 < len(args) and args[i + 1] != "postgres":
+        if arg == "--target" and i + 1 < len(args) and args[i + 1] != POSTGRES_TARGET:
             return False
-        if arg.startswith("--target=") and arg.split("=", 1)[1] != "postgres":
+        if arg.startswith("--target=") and arg.split("=", 1)[1] != POSTGRES_TARGET:
             return False
     return True
 

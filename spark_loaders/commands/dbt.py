@@ -20,6 +20,7 @@ from spark_loaders.dbt_env import (
     needs_database,
     target_from_args,
 )
+from spark_loaders.domain import DEFAULT_TARGET
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -108,7 +109,7 @@ def record_history(path: Path, started, code: int, target: str | None) -> None:
             started_at=started,
             finished_at=ops_history.now_utc(),
             exit_code=code,
-            target=target or "postgres",
+            target=target or DEFAULT_TARGET,
         )
     except Exception as exc:  # the build itself is done; say what was not recorded
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from spark_loaders.domain import DEFAULT_TARGET, TARGETS
 from spark_loaders.export.models import MODEL_NAMES
 from spark_loaders.spark_master import add_master_argument, apply_master
 
@@ -40,8 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
         help="where gold lives: PostgreSQL (default) or the Spark catalog",
     )
     add_master_argument(parser)

@@ -6,6 +6,7 @@ import argparse
 from contextlib import nullcontext
 from pathlib import Path
 
+from spark_loaders.domain import DEFAULT_TARGET, TARGETS
 from spark_loaders.paths import lake_dir, sample_dir
 from spark_loaders.spark_master import add_master_argument, apply_master
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="where the Parquet datasets go (default: data/lake/gold/)",
     )
-    parser.add_argument("--target", choices=("postgres", "spark"), default="postgres")
+    parser.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET)
     parser.add_argument(
         "--force", action="store_true", help="reload files that were already loaded"
     )

@@ -22,6 +22,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_loaders import connection
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, SPARK_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.export import manifest as mf
 from spark_loaders.export import read_gold, schema, swap, write_dataset
@@ -30,8 +31,6 @@ from spark_loaders.paths import lake_dir
 from spark_loaders.spark_session import require_jdbc
 
 log = logging.getLogger(__name__)
-
-TARGETS = ("postgres", "spark")
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def export_gold(
     *,
     out: Path | None = None,
     models: Sequence[str] | None = None,
-    target: str = "postgres",
+    target: str = DEFAULT_TARGET,
     gold_schema: str = GOLD_SCHEMA,
     dbt_invocation_id: str | None = None,
     rows_per_file: int = write_dataset.ROWS_PER_FILE,
@@ -295,7 +294,7 @@ def _stage_postgres(
     schema.check_contract(model, df.schema, relation)
     temp = swap.temp_path(out, model.name, run_id)
     source = {
-        "target": "postgres",
+        "target": POSTGRES_TARGET,
         "relation": relation,
         "database": snap.info.url(hide_password=True),
         "consistent_snapshot": snap.snapshot_id is not None,
@@ -341,7 +340,7 @@ def _stage_spark(
     rows = df.count()
     temp = swap.temp_path(out, model.name, run_id)
     source = {
-        "target": "spark",
+        "target": SPARK_TARGET,
         "relation": relation,
         "catalog": spark.conf.get("spark.sql.catalogImplementation", "in-memory"),
     }

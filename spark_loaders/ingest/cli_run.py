@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from spark_loaders.domain import DEFAULT_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.report import IngestReport, make_console, summary_table
 from spark_loaders.spark_master import add_master_argument
@@ -34,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
         help="write PostgreSQL bronze (default) or Spark tables for the dbt spark target",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-file progress lines")

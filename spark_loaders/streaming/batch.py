@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spark_loaders.domain import POSTGRES_TARGET
 from spark_loaders.errors import CondoError
 from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.ledger import BatchRecord, FileOutcome
@@ -199,7 +200,7 @@ class BatchProcessor:
             report = self.ingest()(
                 self.spark,
                 paths,
-                target="postgres",
+                target=POSTGRES_TARGET,
                 mode="stream",
                 stream=StreamContext(query_id=query_id, batch_id=batch_id),
                 progress=False,
@@ -330,7 +331,7 @@ class BatchProcessor:
             report = self.ingest()(
                 self.spark,
                 [where],
-                target="postgres",
+                target=POSTGRES_TARGET,
                 mode="stream",
                 stream=StreamContext(query_id=query_id, batch_id=item.batch_id or 0),
                 progress=False,
