@@ -101,7 +101,7 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
     if not result.success and outcome.success:
         # dbt said no without a failing node (e.g. a compilation error).
         outcome = replace(outcome, success=False, errors=outcome.errors + 1)
-    if target == "postgres":
+    if target == POSTGRES_TARGET:
         _record_history(started, outcome)
     return outcome
 

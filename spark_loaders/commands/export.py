@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from spark_loaders.domain import DEFAULT_TARGET, TARGETS
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, SPARK_TARGET, TARGETS
 from spark_loaders.export.models import MODEL_NAMES
 from spark_loaders.spark_master import add_master_argument, apply_master
 
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
     apply_master(args)
     started = time.perf_counter()
-    if args.target == "postgres":
+    if args.target == POSTGRES_TARGET:
         require_jdbc()
-    spark = get_spark("condo-export", hive=args.target == "spark")
+    spark = get_spark("condo-export", hive=args.target == SPARK_TARGET)
     results = export_gold(spark, out=args.out, models=args.models, target=args.target)
     for r in results:
         print(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from spark_loaders.domain import SPARK_TARGET
 from spark_loaders.ingest.cli_run import add_arguments, run_load
 
 
@@ -24,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from spark_loaders.spark_session import get_spark
 
     apply_master(args)
-    spark = get_spark("condo-load", hive=args.target == "spark")
+    spark = get_spark("condo-load", hive=args.target == SPARK_TARGET)
     return run_load(spark, args.paths, args)

@@ -6,7 +6,7 @@ import argparse
 from contextlib import nullcontext
 from pathlib import Path
 
-from spark_loaders.domain import DEFAULT_TARGET, TARGETS
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, TARGETS
 from spark_loaders.paths import lake_dir, sample_dir
 from spark_loaders.spark_master import add_master_argument, apply_master
 
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     # The run lock lives in PostgreSQL: a spark-target pipeline has nothing to serialise on.
     lock = (
         exclusive_run("pipeline", wait=not args.no_wait)
-        if args.target == "postgres"
+        if args.target == POSTGRES_TARGET
         else nullcontext()
     )
     with lock:
