@@ -14,6 +14,7 @@ import sys
 from importlib import metadata
 
 from spark_loaders.errors import CondoError
+from spark_loaders.logs import setup_logging
 
 COMMANDS = (
     "db",
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=version_text(), help="show versions and exit"
     )
+    parser.add_argument(
+        "--log-level",
+        metavar="LEVEL",
+        help="the jobs' log level on stderr: DEBUG, INFO (default), WARNING or ERROR "
+        "(default from CONDO_LOG_LEVEL)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"spark_loaders.commands.{name}").register(sub)
@@ -77,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["dbt"]:
             from spark_loaders.commands import dbt
 
+            setup_logging()
             return dbt.passthrough(argv[1:])
         args = parser.parse_args(argv)
+        setup_logging(args.log_level)
         return int(args.func(args) or 0)
     except CondoError as exc:
         print(f"condo: error: {exc}", file=sys.stderr)

@@ -59,8 +59,10 @@ def _size(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from spark_loaders.export import export_gold
+    from spark_loaders.logs import setup_logging
     from spark_loaders.spark_session import get_spark, require_jdbc
 
+    setup_logging()  # export_gold.py runs this without the CLI
     apply_master(args)
     started = time.perf_counter()
     if args.target == POSTGRES_TARGET:
