@@ -7,6 +7,7 @@ which also keeps Derby's one-process metastore happy.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -20,6 +21,8 @@ from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.fsio import as_path, is_local
 from spark_loaders.paths import project_root
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -123,13 +126,10 @@ def _record_history(started, outcome: DbtOutcome) -> None:
         )
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
+        log.warning("dbt run history not recorded: %s", first)
         return
     if recorded is None:
-        print(
-            f"condo: warning: dbt run history not recorded: {path} is not this build's",
-            file=sys.stderr,
-        )
+        log.warning("dbt run history not recorded: %s is not this build's", path)
 
 
 def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]], echo) -> None:
@@ -158,7 +158,7 @@ def run_pipeline(
     out: Path,
     target: str = DEFAULT_TARGET,
     force: bool = False,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], Any] = log.info,
     compact_older_than: float | None = None,
 ) -> PipelineResult:
     if target not in TARGETS:

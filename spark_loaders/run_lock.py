@@ -10,6 +10,7 @@ behind. Loads of one entity have their own lock (``ingest/ddl.py``); this one is
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,6 +101,4 @@ def exclusive_run(
 
 
 def _stderr(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
+    logging.getLogger(__name__).info("%s", message)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
 from spark_loaders.domain import ENTITIES
 
@@ -90,4 +90,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr)
+    logging.getLogger(__name__).info("%s", message)

@@ -8,6 +8,7 @@ every build made through ``condo``. dbt's exit code is passed through unchanged.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -113,4 +114,4 @@ def record_history(path: Path, started, code: int, target: str | None) -> None:
         )
     except Exception as exc:  # the build itself is done; say what was not recorded
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
+        logging.getLogger(__name__).warning("dbt run history not recorded: %s", first)
