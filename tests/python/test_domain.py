@@ -72,6 +72,12 @@ def test_contract_and_ingestion_docs_list_the_reason_codes_in_order() -> None:
     assert tuple(_codes(rule)) == domain.REASONS
 
 
+def test_generator_doc_describes_every_reason_in_order() -> None:
+    generator = (ROOT / "docs" / "generator.md").read_text()
+    table = _section(generator, "| reason | how the row is broken |", "\n\n")
+    assert tuple(row[0].strip("`") for row in _table_rows(table)) == domain.REASONS
+
+
 def test_contract_quarantine_lists_the_entities() -> None:
     quarantine = _section(CONTRACTS, "### Quarantine", "Reason codes:")
     entity_row = next(row for row in _table_rows(quarantine) if row[0] == "`entity`")
@@ -94,6 +100,13 @@ def test_dbt_bronze_sources_follow_the_domain() -> None:
     )
     reasons = described["reasons"].split(":", 1)[1]
     assert tuple(_words(reasons)) == domain.REASONS
+
+
+def test_readme_layer_table_names_the_lineage_columns() -> None:
+    readme = (ROOT / "README.md").read_text()
+    bronze = next(line for line in readme.splitlines() if line.startswith("| bronze |"))
+    lineage = bronze[bronze.index("with lineage (") :].split(")", 1)[0]
+    assert tuple(_codes(lineage)) == domain.LINEAGE
 
 
 def test_lineage_macro_carries_the_lineage_columns_in_order() -> None:
