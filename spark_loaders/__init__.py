@@ -24,6 +24,7 @@ where                           what
 ``spark_session``,              the one way to get a SparkSession; Java check
 ``java_check``
 ``paths``, ``errors``           project and state directories; ``CondoError``
+``logs``                        the jobs' logging: one format on stderr, one level
 ``load_files``, ``export_gold``,  thin ``spark-submit`` entry scripts
 ``stream_files``
 ==============================  ==========================================================
