@@ -110,3 +110,19 @@ def test_cli_flag_sets_the_level_before_the_job_runs(capsys) -> None:
     assert capsys.readouterr().err.strip() == (
         "condo: error: --log-level='NOPE': use one of DEBUG, INFO, WARNING, ERROR"
     )
+
+
+def test_cli_flag_before_dbt_is_the_jobs_and_the_rest_goes_to_dbt(capsys) -> None:
+    from spark_loaders import cli
+
+    assert cli._leading_log_level(["--log-level", "DEBUG", "dbt", "--log-level", "warn"]) == (
+        "DEBUG",
+        ["dbt", "--log-level", "warn"],
+    )
+    assert cli._leading_log_level(["--log-level=ERROR", "load"]) == ("ERROR", ["load"])
+    assert cli._leading_log_level(["dbt", "--log-level", "debug"]) == (
+        None,
+        ["dbt", "--log-level", "debug"],
+    )
+    assert cli.main(["--log-level=loud", "dbt", "--version"]) != 0
+    assert "condo: error: --log-level='LOUD'" in capsys.readouterr().err
