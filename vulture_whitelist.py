@@ -34,10 +34,6 @@ replayed
 _.done  # ingest/report.py progress state
 _.by_entity  # ingest/report.py LoadReport: the tests' way into a report
 
-# Kept for the coming consolidation of the domain constants in one module, which uses them.
-LINEAGE  # ingest/entities.py
-BOM  # ingest/prescan.py
-
 # The compaction checks of condo monitor on their own, for callers holding a connection
 # (tests/python/test_bronze_compact.py); condo monitor itself runs them via monitor.gather.
 health  # ingest/compact.py

@@ -30,13 +30,14 @@ ENTITY = "transacoes"
 
 def build(conn, rows: int, partitions: int) -> None:
     per = rows // partitions
+    from spark_loaders.domain import BY_NAME, LINEAGE_COLUMNS, PARTITION_COLUMN
+
+    columns = ", ".join(
+        f"{c.name} {c.pg_type} not null" for c in (*BY_NAME[ENTITY].columns, *LINEAGE_COLUMNS)
+    )
     conn.execute(
-        f"create schema bronze; create table bronze.{ENTITY} (transacao_id integer not null, "
-        "imovel_id integer not null, morador_id integer not null, data_transacao date not null, "
-        "valor_transacao numeric(15,2) not null, _source_file text not null, "
-        "_source_line bigint not null, _load_id bigint not null, "
-        "_loaded_at timestamptz not null, _repaired boolean not null) "
-        "partition by list (_load_id)"
+        f"create schema bronze; create table bronze.{ENTITY} ({columns}) "
+        f"partition by list ({PARTITION_COLUMN})"
     )
     conn.execute(f"create table bronze.{ENTITY}_default partition of bronze.{ENTITY} default")
     for load in range(1, partitions + 1):
@@ -98,8 +99,8 @@ def main() -> int:
     from pg_helpers import scratch_database
 
     from spark_loaders import connection
+    from spark_loaders.domain import BY_NAME
     from spark_loaders.ingest.ddl import bronze_index_ddl
-    from spark_loaders.ingest.entities import BY_NAME
 
     server = connection.resolve()
     print("| partitions | query | no index ms | with indexes ms | ratio |")

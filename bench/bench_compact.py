@@ -42,6 +42,7 @@ from bench_dbt import (  # noqa: E402
 from synthetic_loads import bulk_load, transactions_sql  # noqa: E402
 
 from spark_loaders import connection  # noqa: E402
+from spark_loaders.domain import ENTITY_ORDER  # noqa: E402
 from spark_loaders.ingest import compact  # noqa: E402
 from spark_loaders.ingest.ddl import ensure_schema  # noqa: E402
 
@@ -134,7 +135,7 @@ def main() -> int:
         start = time.perf_counter()
         results = [
             compact.compact_entity(info.psycopg_kwargs(), e, compact.Options(older_than_days=0))
-            for e in ("condominios", "imoveis", "moradores", "transacoes")
+            for e in ENTITY_ORDER
         ]
         out["compact_s"] = round(time.perf_counter() - start, 1)
         tx = results[-1]

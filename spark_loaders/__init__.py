@@ -6,6 +6,9 @@ A map of the package, by layer (the dbt project for silver and gold is outside i
 ==============================  ==========================================================
 where                           what
 ==============================  ==========================================================
+``domain``                      the domain's constants, defined once: the entities and
+                                their columns, load order, reject reasons, lineage
+                                columns, targets
 ``cli``, ``commands/``          the ``condo`` command: one module per sub-command
 ``ingest/``                     bronze: CSV files -> ``bronze.*``, the quarantine and the
                                 load ledger ``ops.loads`` (entry: ``ingest.api``)
@@ -26,6 +29,7 @@ where                           what
 ``fault_injection``             TEST-ONLY: the kill points the crash tests set
 ``jobs``                        the load, export and stream jobs: their options (shared
                                 by ``condo`` and the entry scripts) and the entry wrapper
+``logs``                        the jobs' logging: one format on stderr, one level
 ``load_files``, ``export_gold``,  thin ``spark-submit`` entry scripts
 ``stream_files``
 ==============================  ==========================================================

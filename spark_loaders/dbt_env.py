@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 
 from spark_loaders import connection
+from spark_loaders.domain import POSTGRES_TARGET
 from spark_loaders.paths import project_root
 from spark_loaders.spark_session import spark_dir
 
-POSTGRES_TARGETS = ("postgres",)
+POSTGRES_TARGETS = (POSTGRES_TARGET,)  # the dbt targets that connect to PostgreSQL
 
 # dbt invocations that never open a connection: no database needs to be started for them.
 OFFLINE_COMMANDS = frozenset(

@@ -7,6 +7,5 @@ for how it works and ``docs/`` for the file format.
 """
 
 from spark_loaders.generator.core import CHUNK_ROWS, EXPECTED_FILE, generate, sizes
-from spark_loaders.generator.schema import ENTITIES, REASONS
 
-__all__ = ["CHUNK_ROWS", "ENTITIES", "EXPECTED_FILE", "REASONS", "generate", "sizes"]
+__all__ = ["CHUNK_ROWS", "EXPECTED_FILE", "generate", "sizes"]

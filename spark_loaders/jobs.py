@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_loaders.domain import DEFAULT_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.export.models import MODEL_NAMES
 from spark_loaders.spark_master import add_master_argument
@@ -68,8 +69,8 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
         help="write PostgreSQL bronze (default) or Spark tables for the dbt spark target",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-file progress lines")
@@ -97,8 +98,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
         help="where gold lives: PostgreSQL (default) or the Spark catalog",
     )
     add_master_argument(parser)

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from spark_loaders.domain import ENTITIES, ENTITY_ORDER
 from spark_loaders.export.models import MODEL_NAMES as GOLD_MODELS
 
-ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
 LEVELS = {"ok": 0, "warn": 1, "error": 2}
 
 
@@ -145,7 +145,7 @@ def _rate(stats: EntityStats) -> float:
 
 def evaluate(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     checks: list[Check] = []
-    for entity in ENTITIES:
+    for entity in ENTITY_ORDER:
         stats = snapshot.entities.get(entity, EntityStats(entity))
         checks += _entity_checks(entity, stats, snapshot.taken_at, limits)
     if snapshot.stream is not None:
@@ -286,7 +286,7 @@ def volume_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     """Warn when an entity's latest batch load brought fewer rows than ``volume_drop_ratio``
     of the median of its previous ``volume_history`` loads."""
     checks = []
-    for entity in ENTITIES:
+    for entity in ENTITY_ORDER:
         if entity not in snapshot.volumes:
             continue
         loads = snapshot.volumes[entity]
@@ -361,7 +361,7 @@ def compaction_checks(snapshot: Snapshot, limits: Thresholds) -> list[Check]:
     ``condo bronze compact``), and ``warn`` when its latest compaction, within the window,
     failed (nothing was changed, but the partitions keep piling up)."""
     checks = []
-    for entity in ENTITIES:
+    for entity in ENTITY_ORDER:
         count = snapshot.bronze_partitions.get(entity)
         if count is None:
             continue
@@ -731,7 +731,7 @@ group by p.relname
 
 
 def gather_bronze_partitions(conn) -> dict[str, int]:
-    return {name: int(count) for name, count in conn.execute(PARTITIONS_SQL, (list(ENTITIES),))}
+    return {name: int(count) for name, count in conn.execute(PARTITIONS_SQL, (list(ENTITY_ORDER),))}
 
 
 def gather_compactions(conn) -> dict[str, Compaction]:
@@ -749,7 +749,9 @@ def gather_compactions(conn) -> dict[str, Compaction]:
 
 
 ORPHANS_TABLE = "audit.orfaos_sao_reportados"  # stored by the warn test (store_failures)
-ORPHAN_ENTITIES = ("imoveis", "moradores", "transacoes")
+# The entities with a reference to another entity's id (an "int" column): the ones that can
+# have orphans.
+ORPHAN_ENTITIES = tuple(e.name for e in ENTITIES if any(c.kind == "int" for c in e.columns))
 
 
 def gather_orphans(conn) -> dict[str, OrphanStats]:

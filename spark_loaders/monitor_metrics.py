@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.monitor import (
-    ENTITIES,
     GOLD_MODELS,
     LEVELS,
     Check,
@@ -93,7 +93,7 @@ def _entity_families(snapshot: Snapshot) -> list[Metric]:
         "Seconds since the entity's last successful load.",
         ["entity"],
     )
-    for entity in ENTITIES:
+    for entity in ENTITY_ORDER:
         s = snapshot.entities.get(entity)
         if s is None:
             continue

@@ -7,6 +7,7 @@ which also keeps Derby's one-process metastore happy.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -16,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from spark_loaders.dbt_env import dbt_environment
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, SPARK_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.fsio import as_path, is_local
 from spark_loaders.paths import project_root
 
-TARGETS = ("postgres", "spark")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,7 +104,7 @@ def run_dbt_build(target: str, extra_args: Sequence[str] = ()) -> DbtOutcome:
     if not result.success and outcome.success:
         # dbt said no without a failing node (e.g. a compilation error).
         outcome = replace(outcome, success=False, errors=outcome.errors + 1)
-    if target == "postgres":
+    if target == POSTGRES_TARGET:
         _record_history(started, outcome)
     return outcome
 
@@ -119,18 +121,15 @@ def _record_history(started, outcome: DbtOutcome) -> None:
             started_at=started,
             finished_at=ops_history.now_utc(),
             exit_code=0 if outcome.success else 1,
-            target="postgres",
+            target=POSTGRES_TARGET,
             expected_invocation=outcome.invocation_id,
         )
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
+        log.warning("dbt run history not recorded: %s", first)
         return
     if recorded is None:
-        print(
-            f"condo: warning: dbt run history not recorded: {path} is not this build's",
-            file=sys.stderr,
-        )
+        log.warning("dbt run history not recorded: %s is not this build's", path)
 
 
 def _timed(result: PipelineResult, name: str, fn: Callable[[], tuple[bool, str]], echo) -> None:
@@ -158,7 +157,7 @@ def _check_arguments(
 ) -> None:
     if target not in TARGETS:
         raise CondoError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
-    if compact_older_than is not None and target != "postgres":
+    if compact_older_than is not None and target != POSTGRES_TARGET:
         raise CondoError("--compact-older-than applies to the postgres target only")
     if compact_older_than is not None and compact_older_than < 0:
         raise CondoError("--compact-older-than must be zero or more days")
@@ -184,9 +183,9 @@ def run_pipeline(
     *,
     source: Sequence[str | Path],
     out: Path,
-    target: str = "postgres",
+    target: str = DEFAULT_TARGET,
     force: bool = False,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], Any] = log.info,
     compact_older_than: float | None = None,
 ) -> PipelineResult:
     _check_arguments(source, target, compact_older_than)
@@ -196,8 +195,8 @@ def run_pipeline(
     state: dict[str, Any] = {}
 
     def start_spark() -> tuple[bool, str]:
-        state["spark"] = get_spark("condo-pipeline", hive=target == "spark")
-        if target == "postgres":
+        state["spark"] = get_spark("condo-pipeline", hive=target == SPARK_TARGET)
+        if target == POSTGRES_TARGET:
             from spark_loaders import connection
 
             info = connection.resolve("loader")

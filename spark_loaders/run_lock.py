@@ -10,10 +10,12 @@ behind. Loads of one entity have their own lock (``ingest/ddl.py``); this one is
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from spark_loaders.domain import POSTGRES_TARGET
 from spark_loaders.errors import CondoError
 
 # (namespace, key) for pg_advisory_lock(int4, int4); the namespace is the loader's.
@@ -36,9 +38,9 @@ def dbt_takes_lock(args: list[str]) -> bool:
     if command not in WRITING_DBT_COMMANDS:
         return False
     for i, arg in enumerate(args):
-        if arg == "--target" and i + 1 < len(args) and args[i + 1] != "postgres":
+        if arg == "--target" and i + 1 < len(args) and args[i + 1] != POSTGRES_TARGET:
             return False
-        if arg.startswith("--target=") and arg.split("=", 1)[1] != "postgres":
+        if arg.startswith("--target=") and arg.split("=", 1)[1] != POSTGRES_TARGET:
             return False
     return True
 
@@ -99,6 +101,4 @@ def exclusive_run(
 
 
 def _stderr(message: str) -> None:
-    import sys
-
-    print(message, file=sys.stderr, flush=True)
+    logging.getLogger(__name__).info("%s", message)

@@ -6,6 +6,7 @@ Under ``spark-submit`` the master and resources come from spark-submit and are l
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -160,10 +161,8 @@ def _create(builder: SparkSession.Builder, packages: str | None) -> SparkSession
             raise
         # The default coordinates could not be fetched (offline, no Maven access): start
         # without the driver; a JDBC read then stops with require_jdbc's message.
-        print(
-            f"condo: warning: could not download the PostgreSQL JDBC driver ({packages}); "
-            "continuing without it",
-            file=sys.stderr,
+        logging.getLogger(__name__).warning(
+            "could not download the PostgreSQL JDBC driver (%s); continuing without it", packages
         )
         spark_internals.drop_builder_option(builder, "spark.jars.packages")
         return builder.getOrCreate()

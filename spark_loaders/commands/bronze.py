@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 
-from spark_loaders.ingest.entities import ENTITIES
+from spark_loaders.domain import ENTITIES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -90,4 +90,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr)
+    logging.getLogger(__name__).info("%s", message)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from spark_loaders import connection, embedded_pg, roles
+from spark_loaders.domain import DEFAULT_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 
 ROLE_CHOICES = (*connection.JOBS, "admin")
@@ -65,8 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     env.add_argument(
         "--target",
-        choices=("postgres", "spark"),
-        default="postgres",
+        choices=TARGETS,
+        default=DEFAULT_TARGET,
         help="the dbt target plain dbt should use (default postgres)",
     )
     env.add_argument(

@@ -8,6 +8,7 @@ every build made through ``condo``. dbt's exit code is passed through unchanged.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from spark_loaders.dbt_env import (
     needs_database,
     target_from_args,
 )
+from spark_loaders.domain import DEFAULT_TARGET
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -108,8 +110,8 @@ def record_history(path: Path, started, code: int, target: str | None) -> None:
             started_at=started,
             finished_at=ops_history.now_utc(),
             exit_code=code,
-            target=target or "postgres",
+            target=target or DEFAULT_TARGET,
         )
     except Exception as exc:  # the build itself is done; say what was not recorded
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"condo: warning: dbt run history not recorded: {first}", file=sys.stderr)
+        logging.getLogger(__name__).warning("dbt run history not recorded: %s", first)

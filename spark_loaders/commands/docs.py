@@ -18,6 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from spark_loaders.dbt_env import dbt_environment
+from spark_loaders.domain import TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import project_root
 
@@ -101,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port to serve on (default 8080)")
     parser.add_argument(
         "--target",
-        choices=("postgres", "spark"),
+        choices=TARGETS,
         default=None,
         help="dbt target whose catalog is documented (default: the profile's, postgres)",
     )

@@ -10,6 +10,7 @@ import argparse
 import time
 
 from spark_loaders import jobs
+from spark_loaders.domain import POSTGRES_TARGET, SPARK_TARGET
 from spark_loaders.spark_master import apply_master
 
 
@@ -28,13 +29,15 @@ def _size(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from spark_loaders.export import ExportOptions, export_gold
+    from spark_loaders.logs import setup_logging
     from spark_loaders.spark_session import get_spark, require_jdbc
 
+    setup_logging()  # export_gold.py runs this without the CLI
     apply_master(args)
     started = time.perf_counter()
-    if args.target == "postgres":
+    if args.target == POSTGRES_TARGET:
         require_jdbc()
-    spark = get_spark("condo-export", hive=args.target == "spark")
+    spark = get_spark("condo-export", hive=args.target == SPARK_TARGET)
     results = export_gold(
         spark, out=args.out, models=args.models, options=ExportOptions(target=args.target)
     )

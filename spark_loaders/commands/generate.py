@@ -128,9 +128,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _other_entity_files(out: Path, written: set[str]) -> list[str]:
     """CSV files besides ours whose names make the loader take them for an entity's."""
-    from spark_loaders.generate import ENTITIES
+    from spark_loaders.domain import ENTITY_ORDER
 
-    prefixes = tuple(e.name for e in ENTITIES)
+    prefixes = ENTITY_ORDER
     return sorted(
         p.name
         for p in out.iterdir()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from spark_loaders import jobs
+from spark_loaders.domain import SPARK_TARGET
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
     from spark_loaders.spark_session import get_spark
 
     apply_master(args)
-    spark = get_spark("condo-load", hive=args.target == "spark")
+    spark = get_spark("condo-load", hive=args.target == SPARK_TARGET)
     return run_load(spark, args.paths, args)

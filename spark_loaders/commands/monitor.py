@@ -9,6 +9,7 @@ else from the documented default (docs/monitoring.md).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from dataclasses import fields
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from spark_loaders.errors import CondoError
 from spark_loaders.paths import lake_dir, landing_dir, state_dir
+
+log = logging.getLogger(__name__)
 
 EXIT = {"ok": 0, "warn": 1, "error": 2}
 
@@ -223,7 +226,7 @@ def notify(url: str, snapshot, checks) -> None:
     with monitor.connect_or_explain(info, psycopg) as conn:
         sent = deliver(conn, url, checks, snapshot.taken_at)
     word = f"notified {len(sent)} change(s)" if sent else "no change to notify"
-    print(f"condo monitor: {word}", file=sys.stderr)
+    log.info("condo monitor: %s", word)
 
 
 def serve(args: argparse.Namespace, limits, status_file: Path) -> int:
@@ -232,7 +235,7 @@ def serve(args: argparse.Namespace, limits, status_file: Path) -> int:
     from spark_loaders.monitor_metrics import SnapshotCollector
 
     def warn(message: str) -> None:
-        print(f"condo monitor serve: snapshot failed: {message}", file=sys.stderr, flush=True)
+        log.warning("condo monitor serve: snapshot failed: %s", message)
 
     port = args.port if args.port is not None else _env_default("port", 9464, int)
     registry = CollectorRegistry(auto_describe=False)
@@ -241,9 +244,8 @@ def serve(args: argparse.Namespace, limits, status_file: Path) -> int:
         server, thread = start_http_server(port, addr=args.host, registry=registry)
     except OSError as exc:
         raise CondoError(f"cannot listen on {args.host}:{port}: {exc.strerror}") from None
-    print(
-        f"condo monitor: serving http://{args.host}:{server.server_port}/metrics (Ctrl-C stops)",
-        flush=True,
+    log.info(
+        "condo monitor: serving http://%s:%s/metrics (Ctrl-C stops)", args.host, server.server_port
     )
     try:
         thread.join()

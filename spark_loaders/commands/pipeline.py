@@ -6,6 +6,7 @@ import argparse
 from contextlib import nullcontext
 from pathlib import Path
 
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, TARGETS
 from spark_loaders.paths import lake_dir, sample_dir
 from spark_loaders.spark_master import add_master_argument, apply_master
 
@@ -33,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="where the Parquet datasets go (default: data/lake/gold/)",
     )
-    parser.add_argument("--target", choices=("postgres", "spark"), default="postgres")
+    parser.add_argument("--target", choices=TARGETS, default=DEFAULT_TARGET)
     parser.add_argument(
         "--force", action="store_true", help="reload files that were already loaded"
     )
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     # The run lock lives in PostgreSQL: a spark-target pipeline has nothing to serialise on.
     lock = (
         exclusive_run("pipeline", wait=not args.no_wait)
-        if args.target == "postgres"
+        if args.target == POSTGRES_TARGET
         else nullcontext()
     )
     with lock:

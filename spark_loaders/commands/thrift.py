@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 from spark_loaders.spark_master import add_master_argument, apply_master
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     apply_master(args)
     check_java()
     command = server_command(master=configured_master())
+    logging.getLogger(__name__).info(
+        "starting the Spark Thrift server (master %s): %s", configured_master(), command[0]
+    )
     # exec: the server keeps this process id, so a supervisor (or a test) stops it directly.
     os.execve(command[0], command, server_environment(host=args.host, port=args.port))
     return 0  # not reached

@@ -22,6 +22,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from spark_loaders import connection
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, SPARK_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.export import manifest as mf
 from spark_loaders.export import read_gold, schema, swap, write_dataset
@@ -31,8 +32,6 @@ from spark_loaders.paths import lake_dir
 from spark_loaders.spark_session import require_jdbc
 
 log = logging.getLogger(__name__)
-
-TARGETS = ("postgres", "spark")
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ class ExportOptions:
     parallelism (at least 2).
     """
 
-    target: str = "postgres"
+    target: str = DEFAULT_TARGET
     gold_schema: str = GOLD_SCHEMA
     dbt_invocation_id: str | None = None
     rows_per_file: int = write_dataset.ROWS_PER_FILE
@@ -89,7 +88,7 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
-            raise CondoError(f"unknown target {self.target!r}; choose postgres or spark")
+            raise CondoError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
         if self.compression not in ("zstd", "snappy"):
             raise CondoError(f"compression must be zstd or snappy, not {self.compression!r}")
 
@@ -119,7 +118,7 @@ def export_gold(
             swap.check_replaceable(out / model.name)
         staged = _stage_all(spark, selected, out, run_id, opts)
         results = _swap_all(staged, out, run_id, read_started_at)
-        if opts.target == "postgres":
+        if opts.target == POSTGRES_TARGET:
             _record_history(results)
         return results
 
@@ -136,7 +135,7 @@ def _stage_all(
     nothing published has changed."""
     staged: list[_Staged] = []
     try:
-        if opts.target == "postgres":
+        if opts.target == POSTGRES_TARGET:
             require_jdbc(spark)
             info = connection.resolve("transformer")
             tables = [model.name for model in selected]
@@ -307,7 +306,7 @@ def _stage_postgres(
     schema.check_contract(model, df.schema, relation)
     temp = swap.temp_path(out, model.name, run_id)
     source = {
-        "target": "postgres",
+        "target": POSTGRES_TARGET,
         "relation": relation,
         "database": snap.info.url(hide_password=True),
         "consistent_snapshot": snap.snapshot_id is not None,
@@ -348,7 +347,7 @@ def _stage_spark(
     rows = df.count()
     temp = swap.temp_path(out, model.name, run_id)
     source = {
-        "target": "spark",
+        "target": SPARK_TARGET,
         "relation": relation,
         "catalog": spark.conf.get("spark.sql.catalogImplementation", "in-memory"),
     }

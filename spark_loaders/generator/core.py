@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+from spark_loaders.domain import REASONS
 from spark_loaders.generator import defects, vocab
 from spark_loaders.generator.schema import (
     CONDOMINIOS,
     IMOVEIS,
     MORADORES,
-    REASONS,
     TRANSACOES,
     Entity,
 )

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spark_loaders.generator.schema import MAX_LENGTH, Column, Entity
+from spark_loaders.domain import Column
+from spark_loaders.generator.schema import Entity, is_integer, is_text
 from spark_loaders.generator.vocab import FILLER_WORDS
 
 Random = Callable[[], float]
@@ -113,15 +114,17 @@ def apply(
             out.append("" if rnd() < 0.5 else _pick(rnd, ("observação", "N/A", "1")))
         return out
     if reason == "required":
-        idx = _pick(rnd, [i for i, c in enumerate(columns) if c.is_text])
+        idx = _pick(rnd, [i for i, c in enumerate(columns) if is_text(c)])
         out[idx] = "" if rnd() < 0.5 else "   "
         return out
     if reason == "too_long":
-        idx = _pick(rnd, [i for i, c in enumerate(columns) if c.kind in MAX_LENGTH])
-        out[idx] = too_long_text(rnd, MAX_LENGTH[columns[idx].kind])
+        idx = _pick(rnd, [i for i, c in enumerate(columns) if c.max_len is not None])
+        limit = columns[idx].max_len
+        assert limit is not None
+        out[idx] = too_long_text(rnd, limit)
         return out
     if reason == "invalid_integer":
-        idx = _pick(rnd, [i for i, c in enumerate(columns) if c.is_integer])
+        idx = _pick(rnd, [i for i, c in enumerate(columns) if is_integer(c)])
         out[idx] = _pick(rnd, INVALID_INTEGERS)
         return out
     if reason == "invalid_date":

@@ -1,42 +1,25 @@
-"""The shape of the four source files and which reject reasons apply to which column.
+"""The four source files as the generator sees them, and which reject reasons apply to which
+column.
 
-This mirrors the loader's rules (docs/ingestion.md, "Validation"): it is what the generator needs to write rows
-and to break them on purpose, one rule at a time.
+The entities, their columns and the reason codes come from :mod:`spark_loaders.domain`, the
+same definitions the loader validates against (docs/ingestion.md, "Validation"); this module
+adds what the generator needs to write rows and to break them on purpose, one rule at a time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-# The loader's reason codes, in the contract's fixed order (docs/contracts.md).
-REASONS: tuple[str, ...] = (
-    "field_count",
-    "required",
-    "too_long",
-    "invalid_integer",
-    "invalid_date",
-    "invalid_amount",
-)
-
-Kind = Literal["id", "int", "text", "nome", "tipo", "date", "money"]
-
-# Length limits of the bounded text columns, in characters.
-MAX_LENGTH: dict[str, int] = {"nome": 255, "tipo": 50}
+from spark_loaders import domain
+from spark_loaders.domain import REASONS, Column
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: Kind
+def is_text(column: Column) -> bool:
+    return column.kind == "text"
 
-    @property
-    def is_text(self) -> bool:
-        return self.kind in ("text", "nome", "tipo")
 
-    @property
-    def is_integer(self) -> bool:
-        return self.kind in ("id", "int")
+def is_integer(column: Column) -> bool:
+    return column.kind in ("id", "int")
 
 
 @dataclass(frozen=True)
@@ -44,6 +27,10 @@ class Entity:
     name: str
     columns: tuple[Column, ...]  # with the id column first
     overflow: bool = False  # the last column takes unquoted extra fields (loader repair)
+
+    @classmethod
+    def of(cls, entity: domain.Entity) -> Entity:
+        return cls(entity.name, entity.columns, overflow=entity.overflow is not None)
 
     @property
     def file_name(self) -> str:
@@ -57,48 +44,19 @@ class Entity:
         cols = self.header(with_ids)
         applies = {
             "field_count": True,
-            "required": any(c.is_text for c in cols),
-            "too_long": any(c.kind in MAX_LENGTH for c in cols),
-            "invalid_integer": any(c.is_integer for c in cols),
+            "required": any(is_text(c) for c in cols),
+            "too_long": any(c.max_len is not None for c in cols),
+            "invalid_integer": any(is_integer(c) for c in cols),
             "invalid_date": any(c.kind == "date" for c in cols),
             "invalid_amount": any(c.kind == "money" for c in cols),
         }
         return tuple(r for r in REASONS if applies[r])
 
 
-CONDOMINIOS = Entity(
-    "condominios",
-    (Column("condominio_id", "id"), Column("nome", "nome"), Column("endereco", "text")),
-    overflow=True,
-)
-IMOVEIS = Entity(
-    "imoveis",
-    (
-        Column("imovel_id", "id"),
-        Column("tipo", "tipo"),
-        Column("condominio_id", "int"),
-        Column("valor", "money"),
-    ),
-)
-MORADORES = Entity(
-    "moradores",
-    (
-        Column("morador_id", "id"),
-        Column("nome", "nome"),
-        Column("condominio_id", "int"),
-        Column("data_registro", "date"),
-    ),
-)
-TRANSACOES = Entity(
-    "transacoes",
-    (
-        Column("transacao_id", "id"),
-        Column("imovel_id", "int"),
-        Column("morador_id", "int"),
-        Column("data_transacao", "date"),
-        Column("valor_transacao", "money"),
-    ),
-)
-
-# In dependency order, which is also the order the generator writes them in.
-ENTITIES: tuple[Entity, ...] = (CONDOMINIOS, IMOVEIS, MORADORES, TRANSACOES)
+# In load order, which is also the order the generator writes them in.
+ENTITIES: tuple[Entity, ...] = tuple(Entity.of(e) for e in domain.ENTITIES)
+_BY_NAME = {e.name: e for e in ENTITIES}
+CONDOMINIOS = _BY_NAME["condominios"]
+IMOVEIS = _BY_NAME["imoveis"]
+MORADORES = _BY_NAME["moradores"]
+TRANSACOES = _BY_NAME["transacoes"]

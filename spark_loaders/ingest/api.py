@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from spark_loaders.domain import DEFAULT_TARGET, POSTGRES_TARGET, TARGETS
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.discover import discover
 from spark_loaders.ingest.file_load import RunContext
@@ -17,7 +18,6 @@ from spark_loaders.ingest.report import FileResult, IngestReport, Progress
 
 __all__ = ["FileResult", "IngestReport", "StreamContext", "ingest_files"]
 
-TARGETS = ("postgres", "spark")
 MODES = ("batch", "stream")
 
 
@@ -31,7 +31,7 @@ def ingest_files(
     spark: SparkSession,
     paths: Sequence[str | Path],
     *,
-    target: str = "postgres",
+    target: str = DEFAULT_TARGET,
     force: bool = False,
     mode: str = "batch",
     stream: StreamContext | None = None,
@@ -60,7 +60,7 @@ def ingest_files(
     )
     report = IngestReport()
     shown = Progress(progress, len(files))
-    if target == "postgres":
+    if target == POSTGRES_TARGET:
         loader = _postgres_loader(spark, force=force, run=run, on_wait=shown.note)
     else:
         loader = _spark_loader(spark, force=force, run=run)

@@ -16,8 +16,10 @@ def exit_code(report: IngestReport, max_reject_rate: float | None) -> int:
 
 def run_load(spark, paths: Sequence[str], args: argparse.Namespace) -> int:
     from spark_loaders.ingest.api import ingest_files
+    from spark_loaders.logs import setup_logging
     from spark_loaders.paths import sample_dir
 
+    setup_logging()  # the progress lines; a no-op under the CLI, which set it up already
     targets = list(paths) or [str(sample_dir())]
     report = ingest_files(
         spark, targets, target=args.target, force=args.force, progress=not args.quiet

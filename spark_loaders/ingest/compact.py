@@ -40,6 +40,7 @@ from datetime import datetime
 
 import psycopg
 
+from spark_loaders.domain import BY_NAME, Entity
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.ddl import (
     BRONZE_INDEXES,
@@ -49,7 +50,6 @@ from spark_loaders.ingest.ddl import (
     ensure_schema,
     entity_lock_key,
 )
-from spark_loaders.ingest.entities import BY_NAME, Entity
 
 APPLICATION_NAME = "condo-compact"
 DEFAULT_OLDER_THAN_DAYS = 7.0
@@ -418,7 +418,7 @@ def compact_all(
     """Compact the given bronze tables (default: all four, in dependency order) on the
     configured PostgreSQL."""
     from spark_loaders import connection
-    from spark_loaders.ingest.entities import ENTITIES
+    from spark_loaders.domain import ENTITIES
 
     names = [e.name for e in ENTITIES if not entities or e.name in entities]
     for name in entities or ():

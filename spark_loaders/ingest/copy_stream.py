@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spark_loaders.ingest.entities import REASON_BIT, REASONS
+from spark_loaders.domain import REASON_BIT, REASONS
 
 
 def line_bytes(array: pa.Array) -> memoryview:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from spark_loaders.domain import ENTITIES, ENTITY_ORDER, LINEAGE_COLUMNS, PARTITION_COLUMN, Entity
 from spark_loaders.errors import CondoError
-from spark_loaders.ingest.entities import ENTITIES, Entity
 
 # Advisory lock keys: (namespace, key). The namespace spells "COND".
 LOCK_NAMESPACE = 0x434F4E44
@@ -17,7 +17,7 @@ DDL_LOCK = 1
 
 
 def entity_lock_key(entity: str) -> int:
-    return 100 + [e.name for e in ENTITIES].index(entity)
+    return 100 + ENTITY_ORDER.index(entity)
 
 
 LOADS_SCHEMA = "bronze_loads"  # per-load partitions and in-flight staging tables
@@ -60,16 +60,16 @@ BRONZE_INDEXES: tuple[BronzeIndex, ...] = (LOADED_AT_BRIN, ID_BTREE)
 
 
 def bronze_table_ddl(entity: Entity) -> str:
-    columns = ",\n    ".join(f"{c.name} {c.pg_type} not null" for c in entity.columns)
+    columns = [f"{c.name} {c.pg_type} not null" for c in entity.columns]
+    columns += [
+        f"{c.name} {c.pg_type} not null" + (f" default {c.pg_default}" if c.pg_default else "")
+        for c in LINEAGE_COLUMNS
+    ]
+    body = ",\n    ".join(columns)
     return f"""
 create table if not exists bronze.{entity.name} (
-    {columns},
-    _source_file text not null,
-    _source_line bigint not null,
-    _load_id bigint not null,
-    _loaded_at timestamptz not null default now(),
-    _repaired boolean not null default false
-) partition by list (_load_id);
+    {body}
+) partition by list ({PARTITION_COLUMN});
 create table if not exists {LOADS_SCHEMA}.{entity.name}_default
     partition of bronze.{entity.name} default;
 comment on table bronze.{entity.name} is
@@ -219,7 +219,7 @@ def ensure_schema(conn: psycopg.Connection, on_wait: Callable[[str], None] | Non
         conn.execute(
             "insert into ops.id_watermarks (entity) select unnest(%s::text[]) "
             "on conflict (entity) do nothing",
-            ([e.name for e in ENTITIES],),
+            (list(ENTITY_ORDER),),
         )
 
 

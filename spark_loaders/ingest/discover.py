@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.errors import CondoError
 from spark_loaders.fsio import HadoopPath, as_path
-from spark_loaders.ingest.entities import ENTITY_ORDER
 
 
 @dataclass(frozen=True)

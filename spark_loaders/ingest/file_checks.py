@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 
+from spark_loaders.domain import Entity
 from spark_loaders.ingest.csv_split import UnterminatedQuote
 from spark_loaders.ingest.discover import SourceFile
-from spark_loaders.ingest.entities import Entity
 from spark_loaders.ingest.header import ColumnMap, HeaderError, map_header
 from spark_loaders.ingest.ids import positional_base
 from spark_loaders.ingest.ledger import PreviousLoad

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 import psycopg
 from pyspark.sql import SparkSession
 
+from spark_loaders.domain import BY_NAME
 from spark_loaders.ingest import ledger
 from spark_loaders.ingest.copy_stream import Stats
 from spark_loaders.ingest.ddl import LOCK_NAMESPACE, entity_lock_key
 from spark_loaders.ingest.discover import SourceFile
-from spark_loaders.ingest.entities import BY_NAME
 from spark_loaders.ingest.file_checks import CheckedFile, FileRejected, check_file
 from spark_loaders.ingest.header import ColumnMap
 from spark_loaders.ingest.ids import IdOutcome, check_room, id_outcome

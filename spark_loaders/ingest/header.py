@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spark_loaders.ingest.entities import Entity
+from spark_loaders.domain import Entity
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spark_loaders.domain import INT4_MAX
 from spark_loaders.ingest.copy_stream import Stats
-from spark_loaders.ingest.entities import INT4_MAX
 from spark_loaders.ingest.ledger import PreviousLoad
 
 

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from spark_loaders.ingest.entities import BY_NAME, INT4_MAX, REASON_BIT, REASONS, Column, Entity
+from spark_loaders.domain import BY_NAME, INT4_MAX, REASON_BIT, REASONS, Column, Entity
 from spark_loaders.ingest.validate import TRIM_CHARS, csv_quote
 
 STRING = pa.string()

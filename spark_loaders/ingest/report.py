@@ -1,14 +1,18 @@
-"""What a run did, per file: the result objects, the progress lines and the summary table."""
+"""What a run did, per file: the result objects, the progress log lines and the summary
+table."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from spark_loaders.ingest.entities import REASONS
+from spark_loaders.domain import REASONS
+
+log = logging.getLogger(__name__)
 
 STATUSES = ("loaded", "rejected", "failed", "skipped")
 
@@ -98,23 +102,28 @@ def _rate(rows: int, seconds: float) -> str:
 
 
 class Progress:
-    """One line when a file starts and one when it ends; nothing in between."""
+    """One log line when a file starts and one when it ends; nothing in between. A file
+    rejected whole or failed ends with a WARNING line, every other line is INFO."""
 
-    def __init__(self, enabled: bool, total_files: int, console: Console | None = None) -> None:
+    def __init__(self, enabled: bool, total_files: int) -> None:
         self.enabled = enabled
         self.total = total_files
         self.done = 0
         self.rows = 0
-        self.console = console or make_console()
 
     def note(self, message: str) -> None:
         if self.enabled:
-            self.console.print(message)
+            log.info("%s", message)
 
     def start(self, index: int, entity: str, path: Path, size: int) -> None:
         if self.enabled:
-            self.console.print(
-                f"[{index}/{self.total}] {entity:<11} {path.name} ({size / 1e6:,.1f} MB) ..."
+            log.info(
+                "[%d/%d] %-11s %s (%s MB) ...",
+                index,
+                self.total,
+                entity,
+                path.name,
+                f"{size / 1e6:,.1f}",
             )
 
     def finish(self, index: int, result: FileResult, elapsed_total: float) -> None:
@@ -128,10 +137,13 @@ class Progress:
             "rejected": f"REJECTED: {result.error}",
             "failed": f"FAILED: {result.error}",
         }[result.status]
-        self.console.print(
+        level = logging.WARNING if result.status in ("rejected", "failed") else logging.INFO
+        log.log(
+            level,
+            "%s",
             f"[{index}/{self.total}] {result.entity:<11} {result.path.name}: {detail} "
             f"in {result.seconds:.1f}s ({_rate(result.rows_read, result.seconds)}); "
-            f"total {self.rows:,} rows, {_rate(self.rows, elapsed_total)}"
+            f"total {self.rows:,} rows, {_rate(self.rows, elapsed_total)}",
         )
 
 

@@ -31,10 +31,10 @@ import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from spark_loaders.domain import REASONS, Entity
 from spark_loaders.ingest.arrow_map import map_in_arrow
 from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
 from spark_loaders.ingest.ddl import ID_BTREE, LOADED_AT_BRIN, LOADS_SCHEMA, BronzeIndex
-from spark_loaders.ingest.entities import REASONS, Entity
 from spark_loaders.ingest.records_arrow import Chunk, Layout, check_block, read_blocks
 from spark_loaders.ingest.validate import REJECT_COPY_COLUMNS, row_copy_columns
 

@@ -20,9 +20,18 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_loaders.domain import (
+    BY_NAME,
+    ENTITIES,
+    LINEAGE,
+    LINEAGE_COLUMNS,
+    PARTITION_COLUMN,
+    REASON_BIT,
+    REASONS,
+    Entity,
+)
 from spark_loaders.ingest.copy_stream import Stats
 from spark_loaders.ingest.discover import SourceFile
-from spark_loaders.ingest.entities import BY_NAME, ENTITIES, REASON_BIT, REASONS, Entity
 from spark_loaders.ingest.file_checks import CheckedFile, FileRejected, check_file
 from spark_loaders.ingest.file_load import RunContext, short_error, verify_lines
 from spark_loaders.ingest.header import ColumnMap
@@ -64,12 +73,20 @@ WATERMARKS_SCHEMA = T.StructType(
 )
 
 
+# The lineage columns in the order a Spark bronze table stores them: Spark keeps the
+# partition column last. ``insertInto`` matches columns by position, so the writer follows it.
+SPARK_LINEAGE: tuple[str, ...] = tuple(sorted(LINEAGE, key=lambda name: name == PARTITION_COLUMN))
+
+
 def _bronze_ddl(entity: Entity) -> str:
-    columns = ", ".join(f"{c.name} {c.spark_type}" for c in entity.columns)
+    spark_type = {c.name: c.spark_type for c in LINEAGE_COLUMNS}
+    columns = ", ".join(
+        [f"{c.name} {c.spark_type}" for c in entity.columns]
+        + [f"{name} {spark_type[name]}" for name in SPARK_LINEAGE]
+    )
     return (
-        f"create table if not exists bronze.{entity.name} ({columns}, _source_file string, "
-        "_source_line bigint, _loaded_at timestamp, _repaired boolean, _load_id bigint) "
-        "using parquet partitioned by (_load_id)"
+        f"create table if not exists bronze.{entity.name} ({columns}) "
+        f"using parquet partitioned by ({PARTITION_COLUMN})"
     )
 
 
@@ -269,13 +286,15 @@ class SparkTargetLoader:
             .alias(c.name)
             for c in entity.columns
         ]
+        lineage = {
+            "_source_file": F.lit(source_file),
+            "_source_line": F.col("_line"),
+            "_load_id": F.lit(load_id).cast("long"),
+            "_loaded_at": F.lit(now).cast("timestamp"),
+            "_repaired": F.col("_repaired"),
+        }
         valid.select(
-            *entity_columns,
-            F.lit(source_file).alias("_source_file"),
-            F.col("_line").alias("_source_line"),
-            F.lit(now).cast("timestamp").alias("_loaded_at"),
-            F.col("_repaired"),
-            F.lit(load_id).cast("long").alias("_load_id"),
+            *entity_columns, *(lineage[name].alias(name) for name in SPARK_LINEAGE)
         ).write.insertInto(f"bronze.{entity.name}")
         checked.where(F.col("_mask") != F.lit(0)).select(
             F.lit(entity.name).alias("entity"),

@@ -8,7 +8,7 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from spark_loaders.ingest.entities import REASON_BIT, REASONS, Entity
+from spark_loaders.domain import REASON_BIT, REASONS, Entity
 from spark_loaders.ingest.header import ColumnMap
 
 TRIM_CHARS = " \t"

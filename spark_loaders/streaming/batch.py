@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spark_loaders.domain import POSTGRES_TARGET
 from spark_loaders.errors import CondoError
 from spark_loaders.fault_injection import kill_point
 from spark_loaders.streaming import ledger, retries
@@ -188,7 +189,7 @@ class BatchProcessor:
             report = self.ingest()(
                 self.spark,
                 paths,
-                target="postgres",
+                target=POSTGRES_TARGET,
                 mode="stream",
                 stream=StreamContext(query_id=query_id, batch_id=batch_id),
                 progress=False,
@@ -319,7 +320,7 @@ class BatchProcessor:
             report = self.ingest()(
                 self.spark,
                 [where],
-                target="postgres",
+                target=POSTGRES_TARGET,
                 mode="stream",
                 stream=StreamContext(query_id=query_id, batch_id=item.batch_id or 0),
                 progress=False,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import threading
@@ -25,12 +26,15 @@ from typing import TYPE_CHECKING, Any
 from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
 from spark_loaders.jobs import DEFAULT_MAX_FILES
+from spark_loaders.logs import setup_logging
 from spark_loaders.paths import landing_dir, project_root, state_dir
 from spark_loaders.streaming import ledger, retries
 from spark_loaders.streaming.batch import BatchProcessor, BatchSettings, StreamFailed, first_line
 from spark_loaders.streaming.progress import ProgressListener, StatusBoard, serve_status
 from spark_loaders.streaming.query_id import is_local, read_query_id
 from spark_loaders.streaming.source import CSV_GLOB, check_layout, landing_files, local_path
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -471,6 +475,7 @@ def main(args: argparse.Namespace) -> int:
     from spark_loaders.spark_master import apply_master
     from spark_loaders.spark_session import get_spark, under_spark_submit
 
+    setup_logging()
     apply_master(args)
     cfg = config_from_args(args)
     # Fail fast, before paying for Spark's start-up, on a bad layout or an unreachable database.
@@ -500,8 +505,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _log(message: str) -> None:
-    stamp = datetime.now(UTC).strftime("%H:%M:%S")
-    print(f"{stamp} {message}", flush=True)
+    logger.info("%s", message)
 
 
 __all__ = ["CSV_GLOB", "StreamConfig", "config_from_args", "main", "run_stream"]

@@ -19,41 +19,15 @@ from typing import Any
 
 import psycopg
 
+from spark_loaders import domain
+
+# name, PostgreSQL type, Spark type: the loader's definitions, which test_domain.py checks
+# against docs/contracts.md.
 ENTITY_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
-    # name, PostgreSQL type, Spark type
-    "condominios": (
-        ("condominio_id", "integer", "int"),
-        ("nome", "varchar(255)", "string"),
-        ("endereco", "text", "string"),
-    ),
-    "imoveis": (
-        ("imovel_id", "integer", "int"),
-        ("tipo", "varchar(50)", "string"),
-        ("condominio_id", "integer", "int"),
-        ("valor", "numeric(15,2)", "decimal(15,2)"),
-    ),
-    "moradores": (
-        ("morador_id", "integer", "int"),
-        ("nome", "varchar(255)", "string"),
-        ("condominio_id", "integer", "int"),
-        ("data_registro", "date", "date"),
-    ),
-    "transacoes": (
-        ("transacao_id", "integer", "int"),
-        ("imovel_id", "integer", "int"),
-        ("morador_id", "integer", "int"),
-        ("data_transacao", "date", "date"),
-        ("valor_transacao", "numeric(15,2)", "decimal(15,2)"),
-    ),
+    e.name: tuple((c.name, c.pg_type, c.spark_type) for c in e.columns) for e in domain.ENTITIES
 }
-LINEAGE_COLUMNS = (
-    ("_source_file", "text", "string"),
-    ("_source_line", "bigint", "bigint"),
-    ("_load_id", "bigint", "bigint"),
-    ("_loaded_at", "timestamptz", "timestamp"),
-    ("_repaired", "boolean", "boolean"),
-)
-ENTITIES = tuple(ENTITY_COLUMNS)
+LINEAGE_COLUMNS = tuple((c.name, c.pg_type, c.spark_type) for c in domain.LINEAGE_COLUMNS)
+ENTITIES = domain.ENTITY_ORDER
 
 
 @dataclass(frozen=True)

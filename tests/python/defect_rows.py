@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from spark_loaders.ingest.entities import BY_NAME
+from spark_loaders.domain import BY_NAME
 
 INTEGERS = [
     "1", "42", "007", "2147483647", "2147483648", "0", "00", "-5", "+5", "1.0", "abc", "1e3",

@@ -18,9 +18,9 @@ import json
 
 import psycopg
 
+from spark_loaders.domain import BY_NAME
 from spark_loaders.ingest import ledger
 from spark_loaders.ingest.ddl import LOCK_NAMESPACE, entity_lock_key
-from spark_loaders.ingest.entities import BY_NAME
 from spark_loaders.ingest.sink_postgres import (
     Staging,
     create_staging,

@@ -12,6 +12,7 @@ from load_helpers import load, rows, write
 from test_dbt_postgres import SILVER_GOLD_TABLES
 
 from spark_loaders import cli
+from spark_loaders.domain import ENTITY_ORDER
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 TABLES = SILVER_GOLD_TABLES
@@ -26,10 +27,7 @@ def snapshot(db) -> dict[str, list[tuple]]:
 
 
 def bronze(db) -> dict[str, list[tuple]]:
-    return {
-        e: rows(db, BRONZE.format(entity=e))
-        for e in ("condominios", "imoveis", "moradores", "transacoes")
-    }
+    return {e: rows(db, BRONZE.format(entity=e)) for e in ENTITY_ORDER}
 
 
 def transactions(path: Path, ids: range, *, cents: int = 0) -> Path:

@@ -22,6 +22,7 @@ from export_gold_data import create_gold
 from pg_helpers import scratch_database
 from spark_cluster import Cluster
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.spark_session import package_zip
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,6 @@ pytestmark = pytest.mark.slow
 PROJECT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT / "data" / "sample"
 VENV_BIN = PROJECT / ".venv" / "bin"
-ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
 # Columns whose values legitimately differ between two runs of the same load.
 RUN_SPECIFIC = {
     "_load_id", "load_id", "_loaded_at", "rejected_at", "started_at", "finished_at", "replaced_by",
@@ -56,7 +56,7 @@ WHOLLY_REJECTED = "nome,cidade\nCondomínio W,Recife\n"  # no endereco column
 
 def extract(directory: Path) -> Path:
     directory.mkdir(parents=True)
-    for entity in ENTITIES:
+    for entity in ENTITY_ORDER:
         shutil.copy(SAMPLE / f"{entity}.csv", directory / f"{entity}.csv")
     (directory / "transacoes_fevereiro.csv").write_text(BAD_TRANSACOES, encoding="utf-8")
     (directory / "condominios_extra.csv").write_text(QUOTED_CONDOMINIOS, encoding="utf-8")
@@ -84,7 +84,7 @@ def table_rows(url: str, table: str, drop: set[str] = frozenset()) -> list[tuple
 
 
 def database_state(url: str, *, ledger_drop: set[str] = frozenset()) -> dict[str, list[tuple]]:
-    tables = [f"bronze.{e}" for e in ENTITIES] + ["bronze.rejected_rows"]
+    tables = [f"bronze.{e}" for e in ENTITY_ORDER] + ["bronze.rejected_rows"]
     state = {t: table_rows(url, t) for t in tables}
     state["ops.loads"] = table_rows(url, "ops.loads", ledger_drop)
     return state
@@ -175,7 +175,7 @@ def test_export_on_the_cluster_equals_local(spark, spark_cluster: Cluster, fresh
 def _landing(base: Path) -> Path:
     landing = base / "landing"
     landing.mkdir(parents=True)
-    for i, entity in enumerate(ENTITIES):
+    for i, entity in enumerate(ENTITY_ORDER):
         staged = landing / f".{entity}.tmp"
         staged.write_bytes((SAMPLE / f"{entity}.csv").read_bytes())
         os.utime(staged, (1_700_000_000 + i, 1_700_000_000 + i))  # dependency order

@@ -11,16 +11,15 @@ import pytest
 from dbt_runner import run_dbt
 from load_helpers import load, rows, scalar, write
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.ingest import file_load
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
-SILVER = ("condominios", "imoveis", "moradores", "transacoes")
 GOLD = ("transacoes_por_condominio", "transacoes_por_morador", "transacoes_diarias_por_tipo_imovel")
 
 
 def _bronze(db) -> dict[str, list[tuple]]:
-    return {e: rows(db, f"select * from bronze.{e} order by 1, _load_id") for e in ENTITIES}
+    return {e: rows(db, f"select * from bronze.{e} order by 1, _load_id") for e in ENTITY_ORDER}
 
 
 def _layer(db, schema: str, names: tuple[str, ...]) -> dict[str, list[tuple]]:
@@ -38,11 +37,11 @@ def test_resent_extract_with_bom_and_crlf_does_not_double_gold(spark, fresh_db, 
     assert [f.status for f in first.files] == ["loaded"] * 4
     run_dbt(["build"], workdir=tmp_path)
     bronze = _bronze(fresh_db)
-    silver = _layer(fresh_db, "silver", SILVER)
+    silver = _layer(fresh_db, "silver", ENTITY_ORDER)
     gold = _layer(fresh_db, "gold", GOLD)
 
     resent = tmp_path / "resent"
-    for e in ENTITIES:
+    for e in ENTITY_ORDER:
         write(resent / f"{e}_2024-06-02.csv", _resent((SAMPLE / f"{e}.csv").read_bytes()))
     second = load(spark, resent)
     assert [f.status for f in second.files] == ["skipped"] * 4
@@ -51,10 +50,10 @@ def test_resent_extract_with_bom_and_crlf_does_not_double_gold(spark, fresh_db, 
         fresh_db,
         "select s.source_file, l.source_file, s.reason from ops.loads s "
         "join ops.loads l on l.load_id = s.duplicate_of where s.status = 'skipped' order by 1",
-    ) == [(f"{e}_2024-06-02.csv", f"{e}.csv", "duplicate") for e in sorted(ENTITIES)]
+    ) == [(f"{e}_2024-06-02.csv", f"{e}.csv", "duplicate") for e in sorted(ENTITY_ORDER)]
     run_dbt(["build"], workdir=tmp_path)
     assert _bronze(fresh_db) == bronze
-    assert _layer(fresh_db, "silver", SILVER) == silver
+    assert _layer(fresh_db, "silver", ENTITY_ORDER) == silver
     assert _layer(fresh_db, "gold", GOLD) == gold
 
     # --force still replaces: the re-sent file becomes the loaded one, rows are not doubled.

@@ -17,9 +17,9 @@ from load_helpers import load, rows, scalar, write
 from pg_helpers import scratch_database
 
 from spark_loaders.connection import ConnectionInfo
+from spark_loaders.domain import ENTITIES
 from spark_loaders.ingest import file_load
 from spark_loaders.ingest.ddl import LOCK_NAMESPACE, ensure_schema, entity_lock_key
-from spark_loaders.ingest.entities import ENTITIES
 from spark_loaders.ingest.report import IngestReport
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from spark_loaders.domain import BY_NAME
 from spark_loaders.errors import CondoError
 from spark_loaders.ingest.copy_stream import Stats
 from spark_loaders.ingest.csv_split import (
@@ -16,7 +17,6 @@ from spark_loaders.ingest.csv_split import (
     split_record,
 )
 from spark_loaders.ingest.discover import discover, entity_of
-from spark_loaders.ingest.entities import BY_NAME
 from spark_loaders.ingest.header import HeaderError, map_header
 from spark_loaders.ingest.ids import id_outcome, positional_base
 from spark_loaders.ingest.ledger import PreviousLoad

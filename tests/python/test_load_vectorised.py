@@ -11,7 +11,7 @@ from defect_rows import write_defect_file
 from load_helpers import load, rows
 from pg_helpers import scratch_database
 
-from spark_loaders.ingest.entities import BY_NAME
+from spark_loaders.domain import BY_NAME
 
 pytestmark = pytest.mark.spark
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.monitor import (
-    ENTITIES,
     GOLD_MODELS,
     Compaction,
     DbtBuild,
@@ -29,7 +29,7 @@ HOUR = timedelta(hours=1)
 def entities() -> dict[str, EntityStats]:
     return {
         e: EntityStats(e, files_loaded=1, rows_read=10, rows_loaded=10, last_loaded_at=NOW - HOUR)
-        for e in ENTITIES
+        for e in ENTITY_ORDER
     }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.monitor import (
-    ENTITIES,
     EntityStats,
     Snapshot,
     Thresholds,
@@ -29,7 +29,7 @@ def healthy(entity: str, **changes) -> EntityStats:
 
 
 def snapshot(stream=None, **overrides: EntityStats) -> Snapshot:
-    entities = {e: overrides.get(e, healthy(e)) for e in ENTITIES}
+    entities = {e: overrides.get(e, healthy(e)) for e in ENTITY_ORDER}
     return Snapshot(NOW, entities, stream)
 
 
@@ -40,7 +40,7 @@ def levels(checks) -> dict[str, str]:
 def test_all_healthy_is_ok() -> None:
     checks = evaluate(snapshot(), Thresholds())
     assert overall(checks) == "ok"
-    assert len(checks) == 3 * len(ENTITIES)
+    assert len(checks) == 3 * len(ENTITY_ORDER)
 
 
 def test_reject_rate_thresholds() -> None:

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from defect_rows import write_defect_file
 
+from spark_loaders.domain import BY_NAME
 from spark_loaders.ingest.copy_stream import line_bytes
-from spark_loaders.ingest.entities import BY_NAME
 from spark_loaders.ingest.header import map_header
 from spark_loaders.ingest.parse import parse_file
 from spark_loaders.ingest.prescan import prescan, read_header

@@ -17,13 +17,13 @@ import psycopg
 import pytest
 
 from spark_loaders import jobs
+from spark_loaders.domain import ENTITY_ORDER
 from spark_loaders.errors import CondoError
 from spark_loaders.streaming import run as stream_run
 from spark_loaders.streaming.batch import StreamFailed
 from spark_loaders.streaming.run import StreamConfig, run_stream
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
 
 
 def drop(landing: Path, name: str, data: bytes) -> Path:
@@ -51,12 +51,12 @@ def config(base: Path, **overrides: Any) -> StreamConfig:
 
 
 def counts(conn: psycopg.Connection) -> dict[str, int]:
-    return {e: conn.execute(f"select count(*) from bronze.{e}").fetchone()[0] for e in ENTITIES}
+    return {e: conn.execute(f"select count(*) from bronze.{e}").fetchone()[0] for e in ENTITY_ORDER}
 
 
 def duplicated_lines(conn: psycopg.Connection) -> int:
     total = 0
-    for e in ENTITIES:
+    for e in ENTITY_ORDER:
         total += conn.execute(
             f"select count(*) - count(distinct (_source_file, _source_line)) from bronze.{e}"
         ).fetchone()[0]
@@ -99,7 +99,7 @@ class Background:
 def test_available_now_backlog_rules_rejects_and_duplicates(spark, fresh_db, tmp_path: Path):
     cfg = config(tmp_path)
     landing = Path(cfg.landing)
-    for e in ENTITIES:
+    for e in ENTITY_ORDER:
         drop(landing, f"{e}.csv", (SAMPLE / f"{e}.csv").read_bytes())
     # Same bytes under another name: ingested once.
     drop(landing, "transacoes_copy.csv", (SAMPLE / "transacoes.csv").read_bytes())
@@ -154,7 +154,7 @@ def test_available_now_backlog_rules_rejects_and_duplicates(spark, fresh_db, tmp
         assert "notes.csv" not in ledger
         # Within a micro-batch, entities are applied in dependency order whatever the landing
         # order (moradores_bad.csv landed before condominios_latin1.csv in the same batch).
-        rank = {e: i for i, e in enumerate(ENTITIES)}
+        rank = {e: i for i, e in enumerate(ENTITY_ORDER)}
         applied = conn.execute(
             "select stream_batch_id, entity from ops.loads where mode = 'stream' order by load_id"
         ).fetchall()
@@ -212,7 +212,7 @@ def test_files_dropped_while_running_and_graceful_stop(
     bg = Background(spark, cfg)
     try:
         wait_for(lambda: (Path(cfg.checkpoint) / "metadata").exists(), 60, "the query to start")
-        for e in ENTITIES:
+        for e in ENTITY_ORDER:
             drop(landing, f"{e}.csv", (SAMPLE / f"{e}.csv").read_bytes())
             time.sleep(0.3)
 
@@ -395,7 +395,7 @@ def test_sigterm_stops_after_the_current_micro_batch(
         ]
     )  # fmt: skip
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "pyspark-shell")  # main() may set it; restore it
-    for e in ENTITIES:
+    for e in ENTITY_ORDER:
         drop(landing, f"{e}.csv", (SAMPLE / f"{e}.csv").read_bytes())
 
     def terminate_after_first_batch() -> None:
@@ -414,10 +414,10 @@ def test_sigterm_stops_after_the_current_micro_batch(
     killer.start()
     code = stream_run.main(args)
     killer.join(5)
-    output = capsys.readouterr().out
+    output = capsys.readouterr().err  # the job's log lines
 
     assert code == 0, output
-    assert "stopping after the current micro-batch" in output
+    assert "INFO spark_loaders.streaming.run: condo stream: stopping after the current" in output
     assert spark.range(1).count() == 1  # the shared session was not stopped by main()
     with psycopg.connect(fresh_db.url()) as conn:
         assert counts(conn) == {"condominios": 3, "imoveis": 36, "moradores": 39, "transacoes": 22}

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import psycopg
 
+from spark_loaders.domain import ENTITY_ORDER
+
 PROJECT = Path(__file__).resolve().parents[2]
 SAMPLE = PROJECT / "data" / "sample"
-ENTITIES = ("condominios", "imoveis", "moradores", "transacoes")
 JDBC_JAR = Path("/usr/share/java/postgresql.jar")
 
 
@@ -51,7 +52,9 @@ def _args(tmp: Path) -> list[str]:
 
 def _counts(url: str) -> dict[str, int]:
     with psycopg.connect(url) as conn:
-        return {e: conn.execute(f"select count(*) from bronze.{e}").fetchone()[0] for e in ENTITIES}
+        return {
+            e: conn.execute(f"select count(*) from bronze.{e}").fetchone()[0] for e in ENTITY_ORDER
+        }
 
 
 def _duplicates(url: str) -> int:
@@ -60,7 +63,7 @@ def _duplicates(url: str) -> int:
             conn.execute(
                 f"select count(*) - count(distinct (_source_file, _source_line)) from bronze.{e}"
             ).fetchone()[0]
-            for e in ENTITIES
+            for e in ENTITY_ORDER
         )
 
 
@@ -76,7 +79,7 @@ def test_sigkill_between_write_and_commit_then_restart(spark, fresh_db, tmp_path
     url = fresh_db.url()
     landing = tmp_path / "landing"
     landing.mkdir()
-    for i, e in enumerate(ENTITIES):
+    for i, e in enumerate(ENTITY_ORDER):
         target = landing / f"{e}.csv"
         tmp = landing / f".{e}.tmp"
         tmp.write_bytes((SAMPLE / f"{e}.csv").read_bytes())

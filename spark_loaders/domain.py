@@ -1,4 +1,15 @@
-"""The four source entities: their columns, types and the rules that differ between them."""
+"""The domain's constants, defined here and nowhere else: the four source entities (their
+columns, types and load order), the reject reason codes, the bronze lineage columns and the
+targets a job can run against.
+
+Why a module of its own, at the top of the package: the loaders, the streaming job, the
+generator, the monitor, the export, the CLI, the benchmarks and the tests all need these
+values, and most of them have nothing to do with ingestion. This module imports only the
+standard library, so any of them (the monitor without Spark, the generator without a
+database) can import it for free. Where the dbt project or the docs must repeat a value
+(docs/contracts.md, ``models/silver/_silver__sources.yml``, ``macros/lineage.sql``),
+``tests/python/test_domain.py`` compares them with this module.
+"""
 
 from __future__ import annotations
 
@@ -110,8 +121,36 @@ ENTITIES: tuple[Entity, ...] = (
         ),
     ),
 )
+# The load order (dimensions before the facts that point at them), which ENTITIES follows.
 ENTITY_ORDER: tuple[str, ...] = tuple(e.name for e in ENTITIES)
 BY_NAME: dict[str, Entity] = {e.name: e for e in ENTITIES}
 
-# Lineage columns of every bronze table, in table order.
-LINEAGE = ("_source_file", "_source_line", "_load_id", "_loaded_at", "_repaired")
+
+@dataclass(frozen=True)
+class LineageColumn:
+    """A column every bronze table carries after the entity's own (docs/contracts.md)."""
+
+    name: str
+    pg_type: str
+    spark_type: str
+    pg_default: str | None = None  # the PostgreSQL column default, if it has one
+
+
+# The lineage columns of every bronze table, in table order.
+LINEAGE_COLUMNS: tuple[LineageColumn, ...] = (
+    LineageColumn("_source_file", "text", "string"),
+    LineageColumn("_source_line", "bigint", "bigint"),
+    LineageColumn("_load_id", "bigint", "bigint"),
+    LineageColumn("_loaded_at", "timestamptz", "timestamp", "now()"),
+    LineageColumn("_repaired", "boolean", "boolean", "false"),
+)
+LINEAGE: tuple[str, ...] = tuple(c.name for c in LINEAGE_COLUMNS)
+# The column Spark's bronze tables are partitioned by; Spark stores it last.
+PARTITION_COLUMN = "_load_id"
+
+# Where a job writes bronze and builds silver and gold: PostgreSQL (the default), or Spark
+# tables in the local Hive metastore. Also the dbt target names.
+POSTGRES_TARGET = "postgres"
+SPARK_TARGET = "spark"
+TARGETS: tuple[str, ...] = (POSTGRES_TARGET, SPARK_TARGET)
+DEFAULT_TARGET = POSTGRES_TARGET
