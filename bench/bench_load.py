@@ -8,6 +8,9 @@ For N generated transactions (``spark_loaders.generator``), in one run against o
               rejects, ledger, atomic publish, bronze indexes; the child also times the
               index steps (btree prebuilt after the COPY; BRIN and ANALYZE in the final
               transaction) and the final transaction's publishing step;
+* ``condo-spark``: the same load with the vectorised path off (``CONDO_LOAD_VECTORISED=0``):
+              the Spark parser and JVM checks the loader used before, for the
+              before/after ratio in one run;
 * ``condo-noidx``: the same load with the bronze index steps switched off in the child
               (the loader before the indexes existed), for the with/without ratio;
 * ``naive`` : ``spark.read.csv(header=True, inferSchema=True)`` + ``df.write.jdbc(mode="append")``
@@ -145,6 +148,8 @@ def _tree_usage(root: int) -> tuple[int, float]:
 def run_child(kind: str, path: Path, db_url: str, spark_dir: Path) -> dict:
     env = {**os.environ, "CONDO_DATABASE_URL": db_url, "CONDO_SPARK_DIR": str(spark_dir)}
     env.setdefault("CONDO_SPARK_MASTER", "local[2]")
+    if kind == "condo-spark":
+        env["CONDO_LOAD_VECTORISED"] = "0"
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     started = time.monotonic()
     process = subprocess.Popen(
@@ -261,6 +266,11 @@ def main() -> int:  # noqa: C901 - being reworked with the loader fast path; spl
     parser.add_argument("--skip-naive", action="store_true", help="do not run the naive JDBC load")
     parser.add_argument("--skip-pgloader", action="store_true", help="do not run pgloader")
     parser.add_argument(
+        "--skip-spark-path",
+        action="store_true",
+        help="do not run the load with the vectorised path off (the before/after ratio)",
+    )
+    parser.add_argument(
         "--skip-noidx",
         action="store_true",
         help="do not run the load without bronze indexes (the with/without ratio)",
@@ -329,7 +339,9 @@ def main() -> int:  # noqa: C901 - being reworked with the loader fast path; spl
                 flush=True,
             )
             drop(db.dbname)
-        kinds = ["condo", "condo-noidx", "naive"]
+        kinds = ["condo", "condo-spark", "condo-noidx", "naive"]
+        if args.skip_spark_path:
+            kinds.remove("condo-spark")
         if args.skip_noidx:
             kinds.remove("condo-noidx")
         if args.skip_naive:
@@ -394,6 +406,13 @@ def main() -> int:  # noqa: C901 - being reworked with the loader fast path; spl
                 steps.get("verify_unchanged", 0.0),
             )
         )
+    if "condo-spark" in results:
+        before = results["condo-spark"]
+        print(
+            f"vectorised / Spark path, without start-up:     {before['work'] / condo['work']:.2f}x "
+            f"faster ({before['cpu']:.0f} vs {condo['cpu']:.0f} client CPU-s)"
+        )
+        print(f"Spark path / raw COPY throughput, without start-up: {copy / before['work']:.2f}")
     if "condo-noidx" in results:
         plain = results["condo-noidx"]
         print(
