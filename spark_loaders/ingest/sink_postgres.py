@@ -282,7 +282,7 @@ def write_bulk_vectorised(
     """Like :func:`write_bulk`, with one Spark task per chunk of the file."""
     create_staging(conn, staging)
     rows = [(c.start, c.end, c.first_line) for c in chunks]
-    plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, len(rows)), CHUNK_SCHEMA)
+    plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, max(1, len(rows))), CHUNK_SCHEMA)
     writer = _chunk_writer(conninfo, staging, str(path), layout)
     results = map_in_arrow(plan, writer, STATS_SCHEMA).collect()
     return _committed_totals(conn, staging, results)
