@@ -84,3 +84,34 @@ def test_vectorised_and_spark_paths_load_the_same(spark, pg_server, tmp_path, mo
         assert snapshot["partitions"] == [(1,)], "each file was a bulk load of its own"
         for part in ("bronze", "rejected", "ledger", "partitions"):
             assert got[entity][part] == snapshot[part], f"{entity}: {part}"
+
+
+def test_which_files_take_the_vectorised_path(spark, pg_server, tmp_path, monkeypatch):
+    """Header-only files load zero rows through it; a quote, a blank line or a lone CR sends
+    the file to the Spark path, which alone implements those parts of the dialect."""
+    header = "imovel_id,morador_id,data_transacao,valor_transacao"
+    files = {
+        "transacoes_empty.csv": f"{header}\n",
+        "transacoes_quoted.csv": f'{header}\n1,2,2024-01-01,"5.00"\n',
+        "transacoes_blank.csv": f"{header}\n1,2,2024-01-01,5.00\n\n1,2,2024-01-02,6.00\n",
+        "transacoes_cr.csv": f"{header}\n1,2,2024-01-01,5.00\r1,2,2024-01-02,6.00\n",
+        "transacoes_plain.csv": f"{header}\r\n1,2,2024-01-01,5.00\r\n1,2,2024-01-02,6.00\r\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_bytes(text.encode())
+    with scratch_database(pg_server, "t_vec") as db:
+        monkeypatch.setenv("CONDO_DATABASE_URL", db.url())
+        monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
+        monkeypatch.setenv("CONDO_LOAD_PARALLEL_MIN_BYTES", "0")
+        report = load(spark, *[tmp_path / name for name in files])
+        by_name = {f.path.name: f for f in report.files}
+        assert {n: f.status for n, f in by_name.items()} == dict.fromkeys(files, "loaded")
+        parsers = {n: f.parser for n, f in by_name.items()}
+        assert parsers["transacoes_empty.csv"] == "vectorised"
+        assert parsers["transacoes_plain.csv"] == "vectorised"
+        for name in ("transacoes_quoted.csv", "transacoes_blank.csv", "transacoes_cr.csv"):
+            assert parsers[name] != "vectorised", name
+        assert by_name["transacoes_empty.csv"].rows_read == 0
+        # The lone CR is data, not a line end: one line of seven fields, rejected.
+        assert by_name["transacoes_cr.csv"].rows_rejected == 1
+        assert by_name["transacoes_plain.csv"].rows_loaded == 2
