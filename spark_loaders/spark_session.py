@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from spark_loaders import spark_internals
 from spark_loaders.errors import CondoError
@@ -127,6 +128,54 @@ def get_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
     spark.sparkContext.setLogLevel(os.environ.get("CONDO_SPARK_LOG_LEVEL", "WARN"))
     ship_package(spark)
     return spark
+
+
+class LazySession:
+    """A SparkSession that starts on first use: ``condo load`` of files that the vectorised
+    path takes in-process (``ingest/records_arrow.py``) never pays the JVM's start-up.
+
+    Attribute access is forwarded to the real session, started by ``factory`` the first time
+    anything asks for it; code that receives one can treat it as a SparkSession (see
+    :func:`lazy_spark`)."""
+
+    def __init__(self, factory: Callable[[], SparkSession]) -> None:
+        self._factory = factory
+        self._session: SparkSession | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._session is not None
+
+    def get(self) -> SparkSession:
+        if self._session is None:
+            logging.getLogger(__name__).info("starting Spark")
+            self._session = self._factory()
+        return self._session
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+def lazy_spark(app_name: str = "condo", *, hive: bool = False) -> SparkSession:
+    """:func:`get_spark`, deferred until the session is first used."""
+    return cast("SparkSession", LazySession(lambda: get_spark(app_name, hive=hive)))
+
+
+def session_started(spark: SparkSession) -> bool:
+    """False for a :class:`LazySession` nobody has used yet (asking does not start it)."""
+    return not isinstance(spark, LazySession) or spark.started
+
+
+def local_cores(spark: SparkSession) -> int | None:
+    """The cores of a local-mode session (``local``, ``local[N]``, ``local[*]``), without
+    starting a lazy one; None when the session runs on a cluster."""
+    master = spark.sparkContext.master if session_started(spark) else configured_master()
+    if not is_local_master(master):
+        return None
+    inside = master[len("local") :].strip("[]").split(",")[0]
+    if inside == "*":
+        return os.cpu_count() or 1
+    return max(1, int(inside)) if inside else 1
 
 
 def _local_settings(builder: SparkSession.Builder) -> tuple[SparkSession.Builder, str | None]:

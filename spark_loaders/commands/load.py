@@ -17,10 +17,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spark_loaders.fsio import is_local
     from spark_loaders.ingest.cli_run import run_load
+    from spark_loaders.java_check import check_java
     from spark_loaders.spark_master import apply_master
-    from spark_loaders.spark_session import get_spark
+    from spark_loaders.spark_session import get_spark, lazy_spark
 
     apply_master(args)
-    spark = get_spark("condo-load", hive=args.target == SPARK_TARGET)
+    hive = args.target == SPARK_TARGET
+    if hive or not all(is_local(p) for p in args.paths):
+        spark = get_spark("condo-load", hive=hive)  # Spark tables or Hadoop file systems
+    else:
+        # Started only if a file needs it: large quote-free files load without Spark locally.
+        # Java is checked now all the same, so that a machine without it fails before any
+        # work rather than at the first file that needs Spark.
+        check_java()
+        spark = lazy_spark("condo-load")
     return run_load(spark, args.paths, args)

@@ -41,6 +41,7 @@ from spark_loaders.ingest.sink_postgres import (
     write_bulk_vectorised,
 )
 from spark_loaders.ingest.validate import copy_lines
+from spark_loaders.spark_session import local_cores
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -369,8 +370,10 @@ def vectorised_eligible(source: SourceFile, scan: Prescan) -> bool:
 
 
 def _pieces(spark: SparkSession) -> int:
-    """Chunks of the file, one Spark task and one COPY stream each."""
-    return max(1, spark.sparkContext.defaultParallelism)
+    """Chunks of the file, one writer (thread or Spark task) and one COPY stream each: one
+    per local core, or the cluster's default parallelism."""
+    cores = local_cores(spark)
+    return cores if cores is not None else max(1, spark.sparkContext.defaultParallelism)
 
 
 def verify_lines(expected_lines: tuple[int, int] | None, stats: Stats) -> None:

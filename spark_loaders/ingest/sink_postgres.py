@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
 from spark_loaders.ingest.ddl import ID_BTREE, LOADED_AT_BRIN, LOADS_SCHEMA, BronzeIndex
 from spark_loaders.ingest.records_arrow import Chunk, Layout, check_block, read_blocks
 from spark_loaders.ingest.validate import REJECT_COPY_COLUMNS, row_copy_columns
+from spark_loaders.spark_session import local_cores
 
 STATS_SCHEMA = T.StructType(
     [
@@ -219,15 +221,15 @@ def write_bulk(
     create_staging(conn, staging)
     with arrow_batch_rows(lines.sparkSession, ARROW_BATCH_ROWS):
         results = map_in_arrow(lines, _task_writer(conninfo, staging), STATS_SCHEMA).collect()
-    return _committed_totals(conn, staging, results)
+    return _committed_totals(conn, staging, [Stats.from_row(r.asDict()) for r in results])
 
 
-def _committed_totals(conn: psycopg.Connection, staging: Staging, results: list) -> Stats:
+def _committed_totals(conn: psycopg.Connection, staging: Staging, results: list[Stats]) -> Stats:
     """Sum the tasks' reports, check them against the committed marker rows, then build the
     id btree."""
     total = Stats()
-    for row in results:
-        total.add(Stats.from_row(row.asDict()))
+    for stats in results:
+        total.add(stats)
     committed = conn.execute(
         f"select count(*), coalesce(sum((stats->>'rows')::bigint), 0) from {staging.parts}"
     ).fetchone()
@@ -250,22 +252,23 @@ CHUNK_SCHEMA = T.StructType(
 BLOCK_BYTES = 8 << 20  # lines a task checks at a time: bounds its memory (~100 MB)
 
 
+def _checked_blocks(path: str, chunks: list[Chunk], layout: Layout) -> Iterator[pa.RecordBatch]:
+    for chunk in chunks:
+        for first_line, block in read_blocks(path, chunk, BLOCK_BYTES):
+            yield check_block(block, first_line, layout)
+
+
 def _chunk_writer(conninfo: dict, staging: Staging, path: str, layout: Layout):
-    """The vectorised path: each task reads its byte ranges of the file itself and checks
-    them with pyarrow kernels; no row crosses the JVM."""
+    """The vectorised path on a cluster: each Spark task reads its byte ranges of the file
+    itself and checks them with pyarrow kernels; no row crosses the JVM."""
 
     def write(chunks: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from pyspark import TaskContext
 
         part = TaskContext.get().partitionId()
         mine = [Chunk(**row) for batch in chunks for row in batch.to_pylist()]
-
-        def checked() -> Iterator[pa.RecordBatch]:
-            for chunk in mine:
-                for first_line, block in read_blocks(path, chunk, BLOCK_BYTES):
-                    yield check_block(block, first_line, layout)
-
-        yield _stats_batch(part, _write_part(conninfo, staging, part, checked(), lambda: None))
+        batches = _checked_blocks(path, mine, layout)
+        yield _stats_batch(part, _write_part(conninfo, staging, part, batches, lambda: None))
 
     return write
 
@@ -279,13 +282,38 @@ def write_bulk_vectorised(
     chunks: list[Chunk],
     layout: Layout,
 ) -> Stats:
-    """Like :func:`write_bulk`, with one Spark task per chunk of the file."""
+    """Like :func:`write_bulk`, one writer per chunk of the file. In local mode the writers
+    are threads of this process (Arrow's kernels and the COPY release the GIL), so the load
+    needs no Spark job, nor a SparkSession at all if none was started; on a cluster they are
+    Spark tasks on the executors, which must see the file at the same path."""
     create_staging(conn, staging)
+    if local_cores(spark) is not None:
+        results = _write_in_threads(conninfo, staging, str(path), chunks, layout)
+        return _committed_totals(conn, staging, results)
     rows = [(c.start, c.end, c.first_line) for c in chunks]
-    plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, max(1, len(rows))), CHUNK_SCHEMA)
+    slices = max(1, len(rows))
+    plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), CHUNK_SCHEMA)
     writer = _chunk_writer(conninfo, staging, str(path), layout)
     results = map_in_arrow(plan, writer, STATS_SCHEMA).collect()
-    return _committed_totals(conn, staging, results)
+    return _committed_totals(conn, staging, [Stats.from_row(r.asDict()) for r in results])
+
+
+def _write_in_threads(
+    conninfo: dict, staging: Staging, path: str, chunks: list[Chunk], layout: Layout
+) -> list[Stats]:
+    with ThreadPoolExecutor(max_workers=max(1, len(chunks)), thread_name_prefix="copy") as pool:
+        futures = [
+            pool.submit(
+                _write_part,
+                conninfo,
+                staging,
+                part,
+                _checked_blocks(path, [chunk], layout),
+                lambda: None,
+            )
+            for part, chunk in enumerate(chunks)
+        ]
+        return [future.result() for future in futures]
 
 
 def prebuild_indexes(conn: psycopg.Connection, staging: Staging) -> None:

@@ -4,6 +4,9 @@ quarantine and the same ledger, row for row. Real Spark, real PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,3 +118,36 @@ def test_which_files_take_the_vectorised_path(spark, pg_server, tmp_path, monkey
         # The lone CR is data, not a line end: one line of seven fields, rejected.
         assert by_name["transacoes_cr.csv"].rows_rejected == 1
         assert by_name["transacoes_plain.csv"].rows_loaded == 2
+
+
+def test_condo_load_starts_spark_only_for_a_file_that_needs_it(pg_server, tmp_path):
+    """`condo load` in local mode: a quote-free bulk file loads in-process without starting
+    Spark; a file with quotes starts it (the log says when)."""
+    header = "imovel_id,morador_id,data_transacao,valor_transacao"
+    plain = tmp_path / "plain" / "transacoes.csv"
+    quoted = tmp_path / "quoted" / "transacoes.csv"
+    for path, amount in ((plain, "5.00"), (quoted, '"5.00"')):
+        path.parent.mkdir()
+        path.write_text(f"{header}\n1,2,2024-01-01,{amount}\n3,4,2024-01-02,x\n")
+    with scratch_database(pg_server, "t_vec") as db:
+        env = {
+            **os.environ,
+            "CONDO_DATABASE_URL": db.url(),
+            "CONDO_LOAD_BULK_MIN_BYTES": "0",
+            "CONDO_SPARK_MASTER": "local[2]",
+            "CONDO_SPARK_DIR": str(tmp_path / "spark"),
+        }
+        runs = {}
+        for path in (plain, quoted):
+            runs[path] = subprocess.run(
+                [sys.executable, "-m", "spark_loaders.cli", "load", str(path)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert runs[path].returncode == 0, runs[path].stderr
+        assert "starting Spark" not in runs[plain].stderr
+        assert "starting Spark" in runs[quoted].stderr
+        loaded = rows(db, "select source_file, rows_loaded, rows_rejected from ops.loads")
+        assert sorted(loaded) == [("transacoes.csv", 1, 1), ("transacoes.csv", 1, 1)]
