@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spark_loaders.fsio import is_local
+    from pathlib import Path
+
+    from spark_loaders.fsio import as_path
     from spark_loaders.ingest.cli_run import run_load
     from spark_loaders.java_check import check_java
     from spark_loaders.spark_master import apply_master
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     apply_master(args)
     hive = args.target == SPARK_TARGET
-    if hive or not all(is_local(p) for p in args.paths):
+    if hive or not all(isinstance(as_path(p), Path) for p in args.paths):
         spark = get_spark("condo-load", hive=hive)  # Spark tables or Hadoop file systems
     else:
         # Started only if a file needs it: large quote-free files load without Spark locally.
