@@ -169,7 +169,7 @@ def session_started(spark: SparkSession) -> bool:
 def local_cores(spark: SparkSession) -> int | None:
     """The cores of a local-mode session (``local``, ``local[N]``, ``local[*]``), without
     starting a lazy one; None when the session runs on a cluster."""
-    master = spark.sparkContext.master if session_started(spark) else configured_master()
+    master = (spark.sparkContext.master if session_started(spark) else None) or configured_master()
     if not is_local_master(master):
         return None
     inside = master[len("local") :].strip("[]").split(",")[0]

@@ -294,8 +294,8 @@ def write_bulk_vectorised(
     slices = max(1, len(rows))
     plan = spark.createDataFrame(spark.sparkContext.parallelize(rows, slices), CHUNK_SCHEMA)
     writer = _chunk_writer(conninfo, staging, str(path), layout)
-    results = map_in_arrow(plan, writer, STATS_SCHEMA).collect()
-    return _committed_totals(conn, staging, [Stats.from_row(r.asDict()) for r in results])
+    reports = map_in_arrow(plan, writer, STATS_SCHEMA).collect()
+    return _committed_totals(conn, staging, [Stats.from_row(r.asDict()) for r in reports])
 
 
 def _write_in_threads(
