@@ -1,4 +1,4 @@
-"""Ingestion hazards an operator meets day after day (issue 10), through the real loader, a
+"""Ingestion hazards an operator meets day after day, through the real loader, a
 real PostgreSQL and real files: re-sent extracts, files changing under the loader, symbolic
 links, quoting that used to be parsed in quadratic time."""
 

@@ -1,4 +1,4 @@
-"""User text in the output and the monitor's blind spots (issue 10, items 6 and 9), through
+"""User text in the output and the monitor's blind spots, through
 the real CLI, a real PostgreSQL and real files."""
 
 from __future__ import annotations

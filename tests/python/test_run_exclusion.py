@@ -1,4 +1,4 @@
-"""Overlapping runs (issue 10, item 8) against a real PostgreSQL: the run lock around
+"""Overlapping runs against a real PostgreSQL: the run lock around
 ``condo pipeline`` / ``condo dbt build``, and an export racing a gold table swap."""
 
 from __future__ import annotations

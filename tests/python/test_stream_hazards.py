@@ -1,4 +1,4 @@
-"""Streaming hazards (issue 10) through the real stack: the shared SparkSession runs the
+"""Streaming hazards through the real stack: the shared SparkSession runs the
 query, the real batch loader writes to a fresh PostgreSQL database, files are real."""
 
 from __future__ import annotations

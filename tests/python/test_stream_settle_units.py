@@ -1,5 +1,5 @@
 """``retries.wait_settled`` on real files: a file is handed to the loader only once its size
-and mtime have stayed put for the settle time (issue 10, item 2)."""
+and mtime have stayed put for the settle time."""
 
 from __future__ import annotations
 
