@@ -164,8 +164,7 @@ def load_file(
             _mark_rejected(entry, exc, source, snap)
             _record_failure(conn, entry, staging)
         except Exception as exc:
-            entry.status = "failed"
-            entry.error = short_error(exc)
+            _mark_failed(entry, exc, source, snap)
             if not _record_failure(conn, entry, staging):
                 raise
         finally:
@@ -418,6 +417,24 @@ def _fill(result: FileResult, entry: ledger.LedgerEntry) -> None:
     result.reason = entry.reason
     result.duplicate_of = entry.duplicate_of
     result.id_min, result.id_max = entry.id_min, entry.id_max
+
+
+def _mark_failed(
+    entry: ledger.LedgerEntry, exc: Exception, source: SourceFile, snap: Snapshot | None
+) -> None:
+    """An error while the file was read or written. If the file changed meanwhile (e.g. it
+    was truncated under the vectorised writers' reads), that is what the ledger says: the
+    load is then retried as a changing file, not reported as a loader error."""
+    entry.status = "failed"
+    entry.error = short_error(exc)
+    if snap is None:
+        return
+    try:
+        verify_unchanged(source.path, snap)
+    except FileChanged as change:
+        _mark_changed(entry, change)
+    except OSError:
+        pass  # unreadable now: the original error stands
 
 
 def _mark_rejected(

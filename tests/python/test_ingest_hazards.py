@@ -105,6 +105,33 @@ def test_a_file_changed_during_its_load_commits_nothing_and_is_retried(
     ]
 
 
+def test_a_file_truncated_under_the_vectorised_writers_is_a_changed_file(
+    spark, fresh_db, tmp_path, monkeypatch
+) -> None:
+    """The writers read the file themselves: when it shrinks between the plan and the read,
+    the load fails as changed_during_load (retried), not as a loader error."""
+    monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
+    header = "imovel_id,morador_id,data_transacao,valor_transacao\n"
+    body = "".join(f"{i},{i},2024-03-01,{i}.50\n" for i in range(1, 2001))
+    path = write(tmp_path / "transacoes_shrinking.csv", header + body)
+    original = file_load.plan_chunks
+    planned = []
+
+    def exporter_rewrites_meanwhile(*args, **kwargs):
+        chunks = original(*args, **kwargs)
+        planned.append(chunks)  # only the vectorised path plans chunks
+        path.write_text(header + "1,1,2024-03-01,1.50\n")  # truncated and rewritten
+        return chunks
+
+    monkeypatch.setattr(file_load, "plan_chunks", exporter_rewrites_meanwhile)
+    report = load(spark, path)
+    assert planned and report.files[0].status == "failed"
+    assert rows(fresh_db, "select status, reason from ops.loads") == [
+        ("failed", "changed_during_load")
+    ]
+    assert scalar(fresh_db, "select count(*) from bronze.transacoes") == 0
+
+
 def test_symlinks_are_refused_and_never_followed(spark, fresh_db, tmp_path) -> None:
     secret = write(tmp_path / "outside" / "secret.txt", "imovel_id,morador_id\nTOP-SECRET\n")
     landing = tmp_path / "landing"
