@@ -192,7 +192,7 @@ def _has_lone_cr(before: bytes, chunk: bytes) -> bool:
     that ends ``chunk`` is judged with the next chunk, or as the file's last byte."""
     if before.endswith(b"\r") and not chunk.startswith(b"\n"):
         return True
-    return b"\r" in chunk[:-1] and _matches(rb"\r[^\n]", chunk)
+    return _matches(rb"\r[^\n]", chunk)
 
 
 def _check_chunk(

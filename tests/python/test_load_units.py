@@ -156,3 +156,30 @@ def test_line_bytes_sends_only_the_non_null_lines() -> None:
     assert bytes(line_bytes(masked)) == b"a\nc\n"
     assert bytes(line_bytes(masked.slice(1, 2))) == b"c\n"
     assert bytes(line_bytes(lines.slice(1, 2))) == b"bb\nc\n"
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
+def test_prescan_dialect_facts_hold_across_chunk_seams(tmp_path: Path, monkeypatch, chunk) -> None:
+    """lone_cr and maybe_blank are found whichever chunk boundary splits the bytes that
+    decide them (a CR ending one chunk, its LF starting the next)."""
+    import re
+
+    from spark_loaders.ingest import prescan as prescan_module
+
+    monkeypatch.setattr(prescan_module, "CHUNK", chunk)
+    samples = [
+        b"a,b\r\n1,2\r\n",
+        b"a,b\r\n1,2\r",
+        b"a,b\r1,2\n",
+        b"a,b\n1,2\n\n3,4\n",
+        b"a,b\n 1,2\n",
+        b"a,b\n1,2\n\r\n",
+        b"\ta,b\n1,2",
+        b"a,b\n1,2\n",
+    ]
+    for data in samples:
+        path = tmp_path / "f.csv"
+        path.write_bytes(data)
+        scan = prescan_module.prescan(path)
+        assert scan.lone_cr == bool(re.search(rb"\r(?!\n)", data)), data
+        assert scan.maybe_blank == bool(re.search(rb"(^|\n)[\n\r \t]", data)), data
