@@ -252,7 +252,10 @@ def _write(
     :func:`bulk_min_bytes` or more (vectorised when :func:`check_file` allowed it), a direct
     COPY at publish time for a smaller one."""
     if file.cmap is not None:
-        written = _write_vectorised(spark, conn, conninfo, staging, file, source, scan)
+        chunks = plan_chunks(source.path, scan, pieces=_pieces(spark))
+        layout = _layout(file, staging, source.name)
+        stats = write_bulk_vectorised(conn, conninfo, staging, spark, source.path, chunks, layout)
+        written = _Written(stats, bulk=True, parser="vectorised")
         expected_lines = file.expected_lines
     elif file.checked is None:
         return _Written(Stats())
@@ -272,29 +275,19 @@ def _write(
     return written
 
 
-def _write_vectorised(
-    spark: SparkSession,
-    conn: psycopg.Connection,
-    conninfo: dict,
-    staging: Staging,
-    file: CheckedFile,
-    source: SourceFile,
-    scan: Prescan,
-) -> _Written:
+def _layout(file: CheckedFile, staging: Staging, source_file: str) -> Layout:
+    """What the vectorised writers need to know of this file and load."""
     assert file.cmap is not None and file.expected_lines is not None
-    layout = Layout(
+    return Layout(
         entity=staging.entity.name,
         positions=tuple(file.cmap.positions.items()),
         width=file.cmap.width,
         overflow_index=file.cmap.overflow_index,
         id_base=file.base,
         header_line=file.expected_lines[0] - 1,
-        source_file=source.name,
+        source_file=source_file,
         load_id=staging.load_id,
     )
-    chunks = plan_chunks(source.path, scan, pieces=_pieces(spark))
-    stats = write_bulk_vectorised(conn, conninfo, staging, spark, source.path, chunks, layout)
-    return _Written(stats, bulk=True, parser="vectorised")
 
 
 def _publish(

@@ -1,7 +1,8 @@
 """Writing a checked file to PostgreSQL so that it becomes visible all at once.
 
-Bulk path (large files): the Spark tasks COPY, in parallel, into a new table
-``bronze_loads.<entity>_l<load_id>`` that has ``CHECK (_load_id = <load_id>)``; each task
+Bulk path (large files): the writers (Spark tasks; on the vectorised path, threads of the
+loader in local mode) COPY, in parallel, into a new table
+``bronze_loads.<entity>_l<load_id>`` that has ``CHECK (_load_id = <load_id>)``; each writer
 commits its COPY together with a marker row, so a retried task does not write twice. The
 btree on the id column is then built on that table, outside the final transaction. The final
 transaction adds ``_loaded_at`` (metadata only), builds the BRIN on it (one scan of the
