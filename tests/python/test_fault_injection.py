@@ -7,13 +7,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from source_scan import lines_matching
 
 from spark_loaders import fault_injection
-
-PROJECT = Path(__file__).resolve().parents[2]
 
 
 def test_kill_points_do_nothing_unless_asked(monkeypatch) -> None:
@@ -57,11 +55,5 @@ def test_a_requested_kill_point_sends_sigkill(name, batch_id, env, value) -> Non
 
 def test_no_production_module_reads_the_fault_variables_or_sends_sigkill() -> None:
     hook = re.compile(r"CONDO_(STREAM|EXPORT)_FAULT|CONDO_EXPORT_SWAP|SIGKILL")
-    offenders = [
-        f"{path.relative_to(PROJECT)}:{number}"
-        for path in sorted((PROJECT / "spark_loaders").rglob("*.py"))
-        if path.name != "fault_injection.py"
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if hook.search(line)
-    ]
+    offenders = lines_matching(hook, except_in="fault_injection.py")
     assert offenders == []

@@ -14,6 +14,7 @@ import pyspark
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from source_scan import lines_matching
 
 from spark_loaders import spark_internals
 
@@ -32,13 +33,7 @@ def test_installed_pyspark_is_the_minor_version_the_internals_were_checked_again
 
 
 def test_no_other_module_touches_a_private_pyspark_name() -> None:
-    offenders = [
-        f"{path.relative_to(PROJECT)}:{number}"
-        for path in sorted((PROJECT / "spark_loaders").rglob("*.py"))
-        if path.name != "spark_internals.py"
-        for number, line in enumerate(path.read_text().splitlines(), 1)
-        if PRIVATE.search(line)
-    ]
+    offenders = lines_matching(PRIVATE, except_in="spark_internals.py")
     assert offenders == []
 
 
