@@ -135,10 +135,13 @@ class _Arange:
         self._values = pa.array([0], pa.int64())
 
     def __call__(self, n: int) -> pa.Array:
-        while len(self._values) < n:
-            grown = pc.add(self._values, len(self._values))
-            self._values = pa.concat_arrays([self._values, grown])
-        return self._values.slice(0, n)
+        # Threads share this cache: grow a local copy and publish it whole, so that no thread
+        # ever reads the array while another replaces it halfway through a step.
+        values = self._values
+        while len(values) < n:
+            values = pa.concat_arrays([values, pc.add(values, len(values))])
+        self._values = values
+        return values.slice(0, n)
 
 
 _ARANGE = _Arange()
