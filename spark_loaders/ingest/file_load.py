@@ -124,7 +124,7 @@ def load_file(
         drop_leftovers(conn, entity.name)
         entry = _new_entry(conn, source, scan, run)
         result.load_id = entry.load_id
-        staging = Staging(entity, entry.load_id)
+        staging = Staging(entity, entry.load_id, source.name)
         previous = ledger.find_loaded(conn, entity.name, scan.content_hash, scan.sha256)
 
         def on_header(cmap: ColumnMap) -> None:
@@ -260,11 +260,16 @@ def _write(
     elif file.checked is None:
         return _Written(Stats())
     else:
+        bulk = scan.size >= bulk_min_bytes()
         lines = copy_lines(
-            file.checked, staging.entity, source_file=source.name, load_id=staging.load_id
+            file.checked,
+            staging.entity,
+            source_file=source.name,
+            load_id=staging.load_id,
+            lineage=not bulk,
         )
         parser = file.parsed.parser
-        if scan.size >= bulk_min_bytes():
+        if bulk:
             written = _Written(write_bulk(conn, conninfo, staging, lines), bulk=True, parser=parser)
         else:
             table, stats = collect_direct(lines)

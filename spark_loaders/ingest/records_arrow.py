@@ -357,9 +357,9 @@ def _ok_lines(entity, layout, values, id_text, lines, repaired) -> pa.Array:
         v = id_text if column.kind == "id" else values[column.name]
         parts.append(_quoted(v) if column.quoted_in_copy else v)
     parts.append(pc.cast(lines, STRING))
+    # Bulk lines: the file name and load id are not in them (validate.row_copy_columns).
     any_repaired = pc.any(repaired).as_py() is True
-    parts.append(pc.if_else(repaired, "t", "f") if any_repaired else "f")
-    parts.append(f"{csv_quote(layout.source_file)},{layout.load_id}\n")
+    parts.append(pc.if_else(repaired, "t\n", "f\n") if any_repaired else "f\n")
     return pc.binary_join_element_wise(*parts, ",")
 
 

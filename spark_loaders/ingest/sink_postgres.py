@@ -30,6 +30,7 @@ from pathlib import Path
 
 import psycopg
 import pyarrow as pa
+from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
@@ -62,6 +63,7 @@ STATS_SCHEMA = T.StructType(
 class Staging:
     entity: Entity
     load_id: int
+    source_file: str  # the file's name, the _source_file of every row of the load
 
     @property
     def data(self) -> str:
@@ -83,8 +85,13 @@ class Staging:
     def parts(self) -> str:
         return f"{self.data}_parts"
 
-    def row_copy(self, table: str) -> str:
-        return f"copy {table} ({', '.join(row_copy_columns(self.entity))}) from stdin (format csv)"
+    def bulk_row_copy(self) -> str:
+        columns = ", ".join(row_copy_columns(self.entity, lineage=False))
+        return f"copy {self.data} ({columns}) from stdin (format csv)"
+
+    def direct_row_copy(self) -> str:
+        columns = ", ".join(row_copy_columns(self.entity, lineage=True))
+        return f"copy bronze.{self.entity.name} ({columns}) from stdin (format csv)"
 
     def reject_copy(self, table: str) -> str:
         return f"copy {table} ({', '.join(REJECT_COPY_COLUMNS)}) from stdin (format csv)"
@@ -108,14 +115,19 @@ def drop_leftovers(conn: psycopg.Connection, entity: str) -> list[str]:
 
 
 def create_staging(conn: psycopg.Connection, staging: Staging) -> None:
+    """The load's tables. The rows' lines carry neither the load id nor the file name, the
+    same for every row: ``_load_id`` is a default whose CHECK (which ATTACH PARTITION needs
+    to skip its validation scan) exists before the first row, so each row is checked as it
+    is written and the table is never scanned for it; ``_source_file`` is added at publish
+    with a default, a catalogue change that writes no row (as ``_loaded_at`` is)."""
     columns = ",\n".join(f"{c.name} {c.pg_type} not null" for c in staging.entity.columns)
+    load_id = staging.load_id
     conn.execute(
         f"""
         create table {staging.data} (
             {columns},
-            _source_file text not null,
             _source_line bigint not null,
-            _load_id bigint not null check (_load_id = {staging.load_id}),
+            _load_id bigint not null default {load_id} check (_load_id = {load_id}),
             _repaired boolean not null
         );
         create table {staging.rejects} (
@@ -137,7 +149,7 @@ def _write_part(
     """One task's share: COPY its checked batches into the staging tables and commit them
     with the task's marker row. A retried task whose first attempt committed writes nothing
     again (``drain`` consumes its input unread) and reports what that attempt wrote."""
-    row_copy = staging.row_copy(staging.data)
+    row_copy = staging.bulk_row_copy()
     reject_copy = staging.reject_copy(staging.rejects)
     parts = staging.parts
     with psycopg.connect(**conninfo) as conn, conn.transaction():
@@ -338,10 +350,17 @@ def publish_bulk(conn: psycopg.Connection, staging: Staging) -> None:
     """Inside the final transaction, before anything else in it: make the staged rows and
     rejects part of bronze."""
     entity = staging.entity.name
+    # Both columns are stored once, in the catalogue, for every row already in the table.
     conn.execute(
-        f"alter table {staging.data} add column _loaded_at timestamptz not null default now()"
+        sql.SQL(
+            "alter table {table} add column _source_file text not null default {file}, "
+            "add column _loaded_at timestamptz not null default now()"
+        ).format(table=sql.SQL(staging.data), file=sql.Literal(staging.source_file))
     )
-    conn.execute(f"alter table {staging.data} alter column _loaded_at drop default")
+    conn.execute(
+        f"alter table {staging.data} alter column _source_file drop default, "
+        "alter column _loaded_at drop default"
+    )
     prepare_attach(conn, staging)
     conn.execute(
         f"alter table bronze.{entity} attach partition {staging.data} "
@@ -367,7 +386,7 @@ def publish_direct(conn: psycopg.Connection, staging: Staging, table: pa.Table) 
     cursor = conn.cursor()
     ok = table.column("_ok_line")
     if ok.null_count < len(ok):
-        copy_batches(cursor, staging.row_copy(f"bronze.{staging.entity.name}"), ok.chunks)
+        copy_batches(cursor, staging.direct_row_copy(), ok.chunks)
     rejects = table.column("_rej_line")
     if rejects.null_count < len(rejects):
         copy_batches(cursor, staging.reject_copy("bronze.rejected_rows"), rejects.chunks)

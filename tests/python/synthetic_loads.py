@@ -40,15 +40,14 @@ def bulk_load(
     try:
         load_id = ledger.next_load_id(conn)
         started = ledger.db_now(conn)
-        staging = Staging(entity, load_id)
+        staging = Staging(entity, load_id, source_file)
         create_staging(conn, staging)
         names = [c.name for c in entity.columns]
         columns = ", ".join(names)
         cursor = conn.execute(
-            f"insert into {staging.data} ({columns}, _source_file, _source_line, _load_id, "
-            f"_repaired) select {', '.join(f'g.{n}' for n in names)}, %s, g.line, %s, false "
-            f"from ({rows_sql.replace('%', '%%')}) as g({columns}, line)",
-            (source_file, load_id),
+            f"insert into {staging.data} ({columns}, _source_line, _repaired) "
+            f"select {', '.join(f'g.{n}' for n in names)}, g.line, false "
+            f"from ({rows_sql}) as g({columns}, line)"
         )
         count = cursor.rowcount
         stats = conn.execute(

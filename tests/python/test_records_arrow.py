@@ -37,7 +37,7 @@ def _spark_batches(spark, path: Path, entity_name: str, id_base: int | None) -> 
     cmap = map_header(entity, header.names)
     parsed = parse_file(spark, path, header.record, scan)
     checked = check(parsed.records, entity, cmap, id_base=id_base)
-    lines = copy_lines(checked, entity, source_file="f.csv", load_id=7)
+    lines = copy_lines(checked, entity, source_file="f.csv", load_id=7, lineage=False)
     return {row["_line"]: row.asDict() for row in lines.collect()}
 
 
