@@ -194,8 +194,7 @@ class Variants:
             for thread in threads:
                 thread.join()
             conn.execute(
-                f"alter table {name} add column _source_file text not null "
-                "default 'transacoes.csv'"
+                f"alter table {name} add column _source_file text not null default 'transacoes.csv'"
             )
             conn.execute(f"alter table {name} alter column _source_file drop default")
             self._index(conn, name)
