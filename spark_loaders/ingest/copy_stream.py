@@ -13,7 +13,8 @@ from spark_loaders.domain import REASON_BIT, REASONS
 
 
 def line_bytes(array: pa.Array) -> memoryview:
-    """The concatenated bytes of a string array's non-null values (each ends with a newline).
+    """The concatenated bytes of a string or binary array's non-null values (COPY lines, each
+    ending with a newline, or binary COPY rows).
 
     Without nulls, the slice of the data buffer between the first and last offsets is exactly
     the text to send. A null slot may still cover bytes (Arrow does not require it to be
@@ -24,7 +25,8 @@ def line_bytes(array: pa.Array) -> memoryview:
     if array.null_count:
         array = pc.drop_null(array)
     _, offsets_buffer, data = array.buffers()
-    kind = "q" if pa.types.is_large_string(array.type) else "i"
+    large = pa.types.is_large_string(array.type) or pa.types.is_large_binary(array.type)
+    kind = "q" if large else "i"
     offsets = memoryview(offsets_buffer).cast(kind)
     start = offsets[array.offset]
     end = offsets[array.offset + len(array)]
@@ -111,9 +113,17 @@ def batch_stats(batch: pa.RecordBatch) -> Stats:
     return stats
 
 
-def copy_batches(cursor, statement: str, arrays: Iterable[pa.Array]) -> None:
+def copy_batches(
+    cursor, statement: str, arrays: Iterable[pa.Array], *, header: bytes = b"", trailer: bytes = b""
+) -> None:
+    """COPY the rows of ``arrays`` (text lines, or binary rows framed by ``header`` and
+    ``trailer``, see :mod:`spark_loaders.ingest.copy_binary`)."""
     with cursor.copy(statement) as copy:
+        if header:
+            copy.write(header)
         for array in arrays:
             chunk = line_bytes(array)
             if len(chunk):
                 copy.write(chunk)
+        if trailer:
+            copy.write(trailer)

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from spark_loaders.domain import BY_NAME, INT4_MAX, REASON_BIT, REASONS, Column, Entity
+from spark_loaders.ingest.copy_binary import Kind, encode_rows
 from spark_loaders.ingest.validate import TRIM_CHARS, csv_quote
 
 STRING = pa.string()
@@ -54,6 +55,7 @@ class Layout:
     header_line: int
     source_file: str
     load_id: int
+    binary: bool = True  # valid rows as binary COPY rows (copy_binary), else CSV lines
 
 
 @dataclass(frozen=True)
@@ -319,15 +321,17 @@ def check_block(block: bytes, first_line: int, layout: Layout) -> pa.RecordBatch
     mask = _mask(entity, values, n)
     if layout.id_base is None:
         raw_id = values[entity.id_column]
-        id_text = raw_id
         ids = pc.cast(pc.if_else(_valid_integer(raw_id), raw_id, _NULL_TEXT), pa.int64())
     else:
         ids = pc.add(pc.subtract(lines, layout.header_line), layout.id_base)
-        id_text = pc.cast(ids, STRING)
     valid = pc.equal(mask, 0)
     all_valid = pc.all(valid).as_py() is not False
-    ok = _ok_lines(entity, layout, values, id_text, lines, repaired)
-    ok = ok if all_valid else pc.if_else(valid, ok, _NULL_TEXT)
+    if layout.binary:
+        ok = _ok_rows(entity, values, ids, lines, repaired, None if all_valid else valid)
+    else:
+        id_text = values[entity.id_column] if layout.id_base is None else pc.cast(ids, STRING)
+        ok = _ok_lines(entity, values, id_text, lines, repaired)
+        ok = ok if all_valid else pc.if_else(valid, ok, _NULL_TEXT)
     if all_valid:
         rejected = pa.nulls(n, STRING)
     else:
@@ -336,7 +340,8 @@ def check_block(block: bytes, first_line: int, layout: Layout) -> pa.RecordBatch
     columns = [ok, rejected, mask, ids, repaired, lines]
     if short_rows:
         columns = _with_short_rows(columns, short_rows, first_line, layout)
-    return pa.RecordBatch.from_arrays(columns, schema=BATCH_SCHEMA)
+    schema = BATCH_SCHEMA_BINARY if layout.binary else BATCH_SCHEMA
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 BATCH_SCHEMA = pa.schema(
@@ -349,9 +354,38 @@ BATCH_SCHEMA = pa.schema(
         pa.field("_line", pa.int64()),
     ]
 )
+BATCH_SCHEMA_BINARY = BATCH_SCHEMA.set(0, pa.field("_ok_line", pa.binary()))
+
+# The binary COPY kind of each column kind, and what an invalid row's value is replaced
+# with so that the cast of the whole column succeeds (the row itself is not sent).
+_BINARY_KIND: dict[str, tuple[Kind, pa.DataType | None, str]] = {
+    "int": ("int4", pa.int64(), "0"),
+    "date": ("date", pa.date32(), "2000-01-01"),
+    "money": ("numeric", pa.decimal128(15, 2), "0"),
+    "text": ("text", None, ""),
+}
 
 
-def _ok_lines(entity, layout, values, id_text, lines, repaired) -> pa.Array:
+def _ok_rows(entity, values, ids, lines, repaired, valid: pa.Array | None) -> pa.Array:
+    """The valid rows as binary COPY rows (null for the others), in the columns of
+    ``validate.row_copy_columns(entity, lineage=False)``. The checks above guarantee that
+    every valid value casts and fits its PostgreSQL type."""
+    fields: list[tuple[Kind, pa.Array]] = []
+    for column in entity.columns:
+        if column.kind == "id":
+            fields.append(("int4", ids))
+            continue
+        kind, arrow_type, placeholder = _BINARY_KIND[column.kind]
+        v = values[column.name]
+        if arrow_type is not None:
+            usable = v if valid is None else pc.if_else(valid, v, placeholder)
+            v = pc.cast(usable, arrow_type)
+        fields.append((kind, v))
+    fields += [("int8", lines), ("bool", repaired)]
+    return encode_rows(fields, valid)
+
+
+def _ok_lines(entity, values, id_text, lines, repaired) -> pa.Array:
     parts: list = []
     for column in entity.columns:
         v = id_text if column.kind == "id" else values[column.name]

@@ -36,6 +36,7 @@ from pyspark.sql import types as T
 
 from spark_loaders.domain import REASONS, Entity
 from spark_loaders.ingest.arrow_map import map_in_arrow
+from spark_loaders.ingest.copy_binary import SIGNATURE, TRAILER
 from spark_loaders.ingest.copy_stream import Stats, batch_stats, copy_batches
 from spark_loaders.ingest.ddl import ID_BTREE, LOADED_AT_BRIN, LOADS_SCHEMA, BronzeIndex
 from spark_loaders.ingest.records_arrow import Chunk, Layout, check_block, read_blocks
@@ -85,9 +86,10 @@ class Staging:
     def parts(self) -> str:
         return f"{self.data}_parts"
 
-    def bulk_row_copy(self) -> str:
+    def bulk_row_copy(self, *, binary: bool = False) -> str:
         columns = ", ".join(row_copy_columns(self.entity, lineage=False))
-        return f"copy {self.data} ({columns}) from stdin (format csv)"
+        kind = "binary" if binary else "csv"
+        return f"copy {self.data} ({columns}) from stdin (format {kind})"
 
     def direct_row_copy(self) -> str:
         columns = ", ".join(row_copy_columns(self.entity, lineage=True))
@@ -145,11 +147,15 @@ def _write_part(
     part: int,
     batches: Iterator[pa.RecordBatch],
     drain: Callable[[], None],
+    *,
+    binary: bool = False,
 ) -> Stats:
     """One task's share: COPY its checked batches into the staging tables and commit them
     with the task's marker row. A retried task whose first attempt committed writes nothing
-    again (``drain`` consumes its input unread) and reports what that attempt wrote."""
-    row_copy = staging.bulk_row_copy()
+    again (``drain`` consumes its input unread) and reports what that attempt wrote.
+    ``binary``: the batches' ``_ok_line`` holds binary COPY rows, not CSV lines."""
+    row_copy = staging.bulk_row_copy(binary=binary)
+    framing = {"header": SIGNATURE, "trailer": TRAILER} if binary else {}
     reject_copy = staging.reject_copy(staging.rejects)
     parts = staging.parts
     with psycopg.connect(**conninfo) as conn, conn.transaction():
@@ -174,7 +180,7 @@ def _write_part(
                 yield batch.column("_ok_line")
 
         cursor = conn.cursor()
-        copy_batches(cursor, row_copy, rows())
+        copy_batches(cursor, row_copy, rows(), **framing)
         if rejects:
             copy_batches(cursor, reject_copy, rejects)
         conn.execute(
@@ -281,7 +287,8 @@ def _chunk_writer(conninfo: dict, staging: Staging, path: str, layout: Layout):
         part = TaskContext.get().partitionId()
         mine = [Chunk(**row) for batch in chunks for row in batch.to_pylist()]
         batches = _checked_blocks(path, mine, layout)
-        yield _stats_batch(part, _write_part(conninfo, staging, part, batches, lambda: None))
+        stats = _write_part(conninfo, staging, part, batches, lambda: None, binary=layout.binary)
+        yield _stats_batch(part, stats)
 
     return write
 
@@ -323,6 +330,7 @@ def _write_in_threads(
                 part,
                 _checked_blocks(path, [chunk], layout),
                 lambda: None,
+                binary=layout.binary,
             )
             for part, chunk in enumerate(chunks)
         ]

@@ -56,6 +56,7 @@ def _arrow_batches(path: Path, entity_name: str, id_base: int | None, pieces: in
         header_line=header.record.line,
         source_file="f.csv",
         load_id=7,
+        binary=False,  # CSV lines, to compare with the Spark path's line by line
     )
     batches = [
         check_block(block, first_line, layout)
