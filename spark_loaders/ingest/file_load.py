@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from spark_loaders.ingest.sink_postgres import (
     Staging,
     collect_direct,
     drop_leftovers,
+    prebuild_indexes_while,
     publish_bulk,
     publish_direct,
     remove_load,
@@ -154,8 +156,9 @@ def load_file(
             result.parser = written.parser
             ids = id_outcome(file.base, written.stats)
             # Everything is parsed and written (not yet visible): the bytes must still be
-            # those that were hashed, or the rows may come from a half-written file.
-            verify_unchanged(source.path, snap)
+            # those that were hashed, or the rows may come from a half-written file. A bulk
+            # load re-reads them while the server builds the id btree.
+            _index_and_recheck(conn, staging, written, source, snap)
             _publish(conn, staging, written, entry, previous, ids)
         except FileChanged as exc:
             _mark_changed(entry, exc)
@@ -278,6 +281,22 @@ def _write(
     check_room(file.base, written.stats.rows)
     verify_lines(expected_lines, written.stats)
     return written
+
+
+def _index_and_recheck(
+    conn: psycopg.Connection,
+    staging: Staging,
+    written: _Written,
+    source: SourceFile,
+    snap: Snapshot | None,
+) -> None:
+    """The file must still be the one that was hashed; a bulk load re-reads it while the
+    server builds the id btree."""
+    recheck = functools.partial(verify_unchanged, source.path, snap)
+    if written.bulk:
+        prebuild_indexes_while(conn, staging, recheck)
+    else:
+        recheck()
 
 
 def _layout(file: CheckedFile, staging: Staging, source_file: str) -> Layout:
