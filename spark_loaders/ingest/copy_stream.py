@@ -44,6 +44,9 @@ class Stats:
     max_valid_id: int | None = None  # over rows with a usable id (the high-water mark rule)
     line_min: int | None = None
     line_max: int | None = None
+    # With rows, min and max: a line produced twice and another lost show unless they
+    # cancel out exactly (verify_lines).
+    line_sum: int = 0
     by_reason: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
 
     def add(self, other: Stats) -> None:
@@ -56,6 +59,7 @@ class Stats:
         self.max_valid_id = _max(self.max_valid_id, other.max_valid_id)
         self.line_min = _min(self.line_min, other.line_min)
         self.line_max = _max(self.line_max, other.line_max)
+        self.line_sum += other.line_sum
         for reason, count in other.by_reason.items():
             self.by_reason[reason] += count
 
@@ -94,6 +98,7 @@ def batch_stats(batch: pa.RecordBatch) -> Stats:
         rejected=rejected,
         line_min=lines["min"].as_py(),
         line_max=lines["max"].as_py(),
+        line_sum=pc.sum(batch.column("_line")).as_py() or 0,
     )
     if rejected == 0:
         loaded_ids = pc.min_max(ids)

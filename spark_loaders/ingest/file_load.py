@@ -394,17 +394,21 @@ def _pieces(spark: SparkSession) -> int:
 
 def verify_lines(expected_lines: tuple[int, int] | None, stats: Stats) -> None:
     """When line numbers came from the planned splits or the chunk plan, the loaded and
-    rejected rows must carry exactly the lines after the header, each once."""
+    rejected rows must carry exactly the lines after the header, each once: their count,
+    least, greatest and sum must be those of ``first..last``."""
     if expected_lines is None:
         return
     first, last = expected_lines
     expected_rows = max(0, last - first + 1)
     if stats.rows == 0 and expected_rows == 0:
         return
-    if (stats.rows, stats.line_min, stats.line_max) != (expected_rows, first, last):
+    expected_sum = (first + last) * expected_rows // 2
+    got = (stats.rows, stats.line_min, stats.line_max, stats.line_sum)
+    if got != (expected_rows, first, last, expected_sum):
         raise RuntimeError(
             f"line numbering check failed: {stats.rows} rows on lines "
-            f"{stats.line_min}..{stats.line_max}, expected {expected_rows} on {first}..{last}"
+            f"{stats.line_min}..{stats.line_max} (sum {stats.line_sum}), expected "
+            f"{expected_rows} on {first}..{last} (sum {expected_sum})"
         )
 
 

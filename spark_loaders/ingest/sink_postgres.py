@@ -55,6 +55,7 @@ STATS_SCHEMA = T.StructType(
         T.StructField("max_valid_id", T.LongType(), True),
         T.StructField("line_min", T.LongType(), True),
         T.StructField("line_max", T.LongType(), True),
+        T.StructField("line_sum", T.LongType(), False),
         *[T.StructField(f"r_{r}", T.LongType(), False) for r in REASONS],
     ]
 )

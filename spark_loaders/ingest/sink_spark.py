@@ -341,6 +341,7 @@ def _stats(checked: DataFrame) -> Stats:
         F.max("_id").alias("max_valid_id"),
         F.min("_line").alias("line_min"),
         F.max("_line").alias("line_max"),
+        F.sum("_line").alias("line_sum"),
         *[
             F.sum(F.when(mask.bitwiseAND(F.lit(REASON_BIT[r])) != 0, 1).otherwise(0)).alias(r)
             for r in REASONS
@@ -358,6 +359,7 @@ def _stats(checked: DataFrame) -> Stats:
         max_valid_id=row["max_valid_id"],
         line_min=row["line_min"],
         line_max=row["line_max"],
+        line_sum=int(row["line_sum"] or 0),
     )
     stats.by_reason = {r: int(row[r] or 0) for r in REASONS}
     return stats

@@ -183,3 +183,17 @@ def test_prescan_dialect_facts_hold_across_chunk_seams(tmp_path: Path, monkeypat
         scan = prescan_module.prescan(path)
         assert scan.lone_cr == bool(re.search(rb"\r(?!\n)", data)), data
         assert scan.maybe_blank == bool(re.search(rb"(^|\n)[\n\r \t]", data)), data
+
+
+def test_verify_lines_sees_a_duplicate_line_offset_by_a_lost_one() -> None:
+    """Count, least and greatest line agree, but line 5 came twice and line 6 never: only the
+    sum of the lines tells (the writer-thread race of the vectorised path did this)."""
+    from spark_loaders.ingest.file_load import verify_lines
+
+    def stats_of(lines: list[int]) -> Stats:
+        return Stats(rows=len(lines), line_min=min(lines), line_max=max(lines), line_sum=sum(lines))
+
+    verify_lines((2, 11), stats_of(list(range(2, 12))))
+    broken = [line if line != 6 else 5 for line in range(2, 12)]
+    with pytest.raises(RuntimeError, match="line numbering check failed"):
+        verify_lines((2, 11), stats_of(broken))
