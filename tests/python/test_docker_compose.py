@@ -237,7 +237,9 @@ def test_spark_image_matches_the_locked_pyspark(compose: dict) -> None:
     assert f"ARG SPARK_BASE_IMAGE=apache/spark:{version}-python3" in dockerfile
     # the Python packages the jobs import are pinned to the versions in uv.lock
     lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
-    for package, spec in re.findall(r'"(psycopg|pyarrow|rich)(?:\[\w+\])?==([^"]+)"', dockerfile):
+    pins = re.findall(r'"(psycopg|pyarrow|numpy|rich)(?:\[\w+\])?==([^"]+)"', dockerfile)
+    assert {package for package, _ in pins} == {"psycopg", "pyarrow", "numpy", "rich"}
+    for package, spec in pins:
         locked = re.search(rf'\nname = "{package}"\nversion = "([^"]+)"', lock)
         assert locked and locked.group(1) == spec, package
 
