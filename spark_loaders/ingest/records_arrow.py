@@ -193,26 +193,32 @@ def _known(condition: pa.Array) -> pa.Array:
     return pc.fill_null(condition, False)
 
 
-def _valid_integer(v: pa.Array) -> pa.Array:
+# A parsed column: where the value is valid, and the values as their Arrow type (an int64,
+# date32 or decimal128(38, 2) array, arbitrary or null where invalid), or None when the
+# check did not produce them (the binary rows then cast the text themselves).
+Parsed = tuple[pa.Array, pa.Array | None]
+
+
+def _parse_integer(v: pa.Array) -> Parsed:
     """Digits only, and as a number 1 .. 2^31-1 (leading zeros allowed)."""
     digits = _known(pc.ascii_is_decimal(v))
     significant = pc.utf8_ltrim(pc.if_else(digits, v, _NULL_TEXT), "0")
     length = pc.binary_length(significant)
     fits = pc.and_(pc.greater(length, 0), pc.less_equal(length, 10))  # "" was all zeros
     number = pc.cast(pc.if_else(_known(fits), significant, _NULL_TEXT), pa.int64())
-    return _known(pc.and_(pc.greater(number, 0), pc.less_equal(number, INT4_MAX)))
+    return _known(pc.and_(pc.greater(number, 0), pc.less_equal(number, INT4_MAX))), number
 
 
-def _valid_date(v: pa.Array) -> pa.Array:
+def _parse_date(v: pa.Array) -> Parsed:
     """``YYYY-MM-DD`` naming a real day, year 0001 to 9999: integer arithmetic, as the Spark
     path does."""
     shaped = _known(pc.match_substring_regex(v, _DATE))
     text = pc.if_else(shaped, v, _NULL_TEXT)
     try:  # Arrow's ISO parser checks the calendar, but fails the whole array on a bad day
-        days = pc.cast(pc.cast(text, pa.date32()), pa.int32())
+        days = pc.cast(text, pa.date32())
     except pa.ArrowInvalid:
-        return _calendar_date(text)
-    return _known(pc.greater_equal(days, _FIRST_DAY))
+        return _calendar_date(text), None
+    return _known(pc.greater_equal(pc.cast(days, pa.int32()), _FIRST_DAY)), days
 
 
 _FIRST_DAY = -719162  # 0001-01-01 in days since 1970-01-01 (year 0000 is not a valid year)
@@ -241,36 +247,59 @@ def _calendar_date(text: pa.Array) -> pa.Array:
     return _known(ok)
 
 
-def _valid_amount(v: pa.Array) -> pa.Array:
-    """``digits[.d[d]]``, above zero, that fits numeric(15,2) (13 integer digits)."""
+_AMOUNT_TYPE = pa.decimal128(38, 2)
+_AMOUNT_LIMIT = pa.scalar(10**13, pa.decimal128(38, 0)).cast(_AMOUNT_TYPE)
+_AMOUNT_ZERO = pa.scalar(0, pa.decimal128(38, 0)).cast(_AMOUNT_TYPE)
+
+
+def _parse_amount(v: pa.Array) -> Parsed:
+    """``digits[.d[d]]``, above zero, that fits numeric(15,2) (13 integer digits), compared
+    exactly as decimals."""
     shaped = _known(pc.match_substring_regex(v, _AMOUNT))
-    number = pc.cast(pc.if_else(shaped, v, _NULL_TEXT), pa.float64())
-    return _known(pc.and_(pc.greater(number, 0.0), pc.less(number, 1e13)))
+    text = pc.if_else(shaped, v, _NULL_TEXT)
+    try:
+        number = pc.cast(text, _AMOUNT_TYPE)
+    except pa.ArrowInvalid:  # over 36 integer digits: too large anyway, but judge by float
+        number = pc.cast(text, pa.float64())
+        return _known(pc.and_(pc.greater(number, 0.0), pc.less(number, 1e13))), None
+    return _known(pc.and_(pc.greater(number, _AMOUNT_ZERO), pc.less(number, _AMOUNT_LIMIT))), number
 
 
-def _column_flags(column: Column, v: pa.Array) -> tuple[pa.Array, str | None, pa.Array | None]:
-    """(empty, the reason of a bad value, where the value is bad) for one column."""
+_PARSERS = {
+    "id": ("invalid_integer", _parse_integer),
+    "int": ("invalid_integer", _parse_integer),
+    "date": ("invalid_date", _parse_date),
+    "money": ("invalid_amount", _parse_amount),
+}
+
+
+def _column_flags(
+    column: Column, v: pa.Array
+) -> tuple[pa.Array, str | None, pa.Array | None, pa.Array | None]:
+    """(empty, the reason of a bad value, where the value is bad, the parsed values) for one
+    column."""
     empty = pc.equal(pc.binary_length(v), 0)
     if column.kind == "text":
         if not column.max_len:
-            return empty, None, None
-        return empty, "too_long", pc.greater(pc.utf8_length(v), column.max_len)
-    check = {
-        "id": ("invalid_integer", _valid_integer),
-        "int": ("invalid_integer", _valid_integer),
-        "date": ("invalid_date", _valid_date),
-        "money": ("invalid_amount", _valid_amount),
-    }[column.kind]
-    reason, valid = check
-    return empty, reason, pc.and_(pc.invert(empty), pc.invert(valid(v)))
+            return empty, None, None, None
+        return empty, "too_long", pc.greater(pc.utf8_length(v), column.max_len), None
+    reason, parse = _PARSERS[column.kind]
+    valid, parsed = parse(v)
+    return empty, reason, pc.and_(pc.invert(empty), pc.invert(valid)), parsed
 
 
-def _mask(entity: Entity, values: dict[str, pa.Array], n: int) -> pa.Array:
+def _mask(
+    entity: Entity, values: dict[str, pa.Array], n: int
+) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """Each row's reasons as a bit mask, and the parsed values of the typed columns."""
     bits: dict[str, pa.Array | None] = dict.fromkeys(REASONS[1:])
+    parsed: dict[str, pa.Array] = {}
     for column in entity.columns:
         if column.name not in values:
             continue
-        empty, reason, bad = _column_flags(column, values[column.name])
+        empty, reason, bad, typed = _column_flags(column, values[column.name])
+        if typed is not None:
+            parsed[column.name] = typed
         bits["required"] = empty if bits["required"] is None else pc.or_(bits["required"], empty)
         if reason is not None:
             bits[reason] = bad if bits[reason] is None else pc.or_(bits[reason], bad)
@@ -278,7 +307,7 @@ def _mask(entity: Entity, values: dict[str, pa.Array], n: int) -> pa.Array:
     for reason, hit in bits.items():
         if hit is not None:
             total = pc.add(total, pc.if_else(hit, REASON_BIT[reason], 0).cast(pa.int32()))
-    return total
+    return total, parsed
 
 
 def _quoted(v: pa.Array) -> pa.Array:
@@ -318,16 +347,16 @@ def check_block(block: bytes, first_line: int, layout: Layout) -> pa.RecordBatch
     values = {}
     for name, index in positions.items():
         values[name] = pc.utf8_trim(fields[index], TRIM_CHARS) if trim else fields[index]
-    mask = _mask(entity, values, n)
+    mask, parsed = _mask(entity, values, n)
     if layout.id_base is None:
-        raw_id = values[entity.id_column]
-        ids = pc.cast(pc.if_else(_valid_integer(raw_id), raw_id, _NULL_TEXT), pa.int64())
+        ok_id, number = _parse_integer(values[entity.id_column])
+        ids = pc.if_else(ok_id, number, pa.scalar(None, pa.int64()))
     else:
         ids = pc.add(pc.subtract(lines, layout.header_line), layout.id_base)
     valid = pc.equal(mask, 0)
     all_valid = pc.all(valid).as_py() is not False
     if layout.binary:
-        ok = _ok_rows(entity, values, ids, lines, repaired, None if all_valid else valid)
+        ok = _ok_rows(entity, values, parsed, ids, lines, repaired, None if all_valid else valid)
     else:
         id_text = values[entity.id_column] if layout.id_base is None else pc.cast(ids, STRING)
         ok = _ok_lines(entity, values, id_text, lines, repaired)
@@ -356,28 +385,29 @@ BATCH_SCHEMA = pa.schema(
 )
 BATCH_SCHEMA_BINARY = BATCH_SCHEMA.set(0, pa.field("_ok_line", pa.binary()))
 
-# The binary COPY kind of each column kind, and what an invalid row's value is replaced
-# with so that the cast of the whole column succeeds (the row itself is not sent).
+# The binary COPY kind of each column kind, and, for a value the checks did not parse, what
+# an invalid row's text is replaced with so that the cast of the whole column succeeds (the
+# row itself is not sent).
 _BINARY_KIND: dict[str, tuple[Kind, pa.DataType | None, str]] = {
     "int": ("int4", pa.int64(), "0"),
     "date": ("date", pa.date32(), "2000-01-01"),
-    "money": ("numeric", pa.decimal128(15, 2), "0"),
+    "money": ("numeric", _AMOUNT_TYPE, "0"),
     "text": ("text", None, ""),
 }
 
 
-def _ok_rows(entity, values, ids, lines, repaired, valid: pa.Array | None) -> pa.Array:
+def _ok_rows(entity, values, parsed, ids, lines, repaired, valid: pa.Array | None) -> pa.Array:
     """The valid rows as binary COPY rows (null for the others), in the columns of
-    ``validate.row_copy_columns(entity, lineage=False)``. The checks above guarantee that
-    every valid value casts and fits its PostgreSQL type."""
+    ``validate.row_copy_columns(entity, lineage=False)``, from the values the checks parsed.
+    The checks guarantee that every valid value fits its PostgreSQL type."""
     fields: list[tuple[Kind, pa.Array]] = []
     for column in entity.columns:
         if column.kind == "id":
             fields.append(("int4", ids))
             continue
         kind, arrow_type, placeholder = _BINARY_KIND[column.kind]
-        v = values[column.name]
-        if arrow_type is not None:
+        v = parsed.get(column.name, values[column.name])
+        if arrow_type is not None and column.name not in parsed:
             usable = v if valid is None else pc.if_else(valid, v, placeholder)
             v = pc.cast(usable, arrow_type)
         fields.append((kind, v))
