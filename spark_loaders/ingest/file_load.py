@@ -290,10 +290,11 @@ def _index_and_recheck(
     source: SourceFile,
     snap: Snapshot | None,
 ) -> None:
-    """The file must still be the one that was hashed; a bulk load re-reads it while the
-    server builds the id btree."""
+    """The file must still be the one that was hashed; a bulk load of a local file re-reads
+    it while the server builds the id btree. (A file on a Hadoop file system is read through
+    the SparkSession, which another thread does not see as active.)"""
     recheck = functools.partial(verify_unchanged, source.path, snap)
-    if written.bulk:
+    if written.bulk and isinstance(source.path, Path):
         prebuild_indexes_while(conn, staging, recheck)
     else:
         recheck()
