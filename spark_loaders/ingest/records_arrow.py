@@ -1,12 +1,16 @@
-"""The vectorised parser and validator: raw CSV bytes -> checked COPY lines, in pyarrow only.
+"""The vectorised parser and validator: raw CSV bytes -> checked COPY rows, in pyarrow only.
 
 This is the fast path of the bulk load (see :mod:`spark_loaders.ingest.sink_postgres`). It
-produces, for a block of whole lines, exactly the batch shape that the Spark path produces
-with :func:`spark_loaders.ingest.validate.check` plus
+produces, for a block of whole lines, the batch shape that the Spark path produces with
+:func:`spark_loaders.ingest.validate.check` plus
 :func:`spark_loaders.ingest.validate.copy_lines`: ``_ok_line`` / ``_rej_line`` (one of them
 null), ``_mask``, ``_id``, ``_repaired`` and ``_line``. The rules are those of
 docs/ingestion.md, evaluated with Arrow compute kernels instead of JVM expressions, so a row
 costs a fraction of a microsecond of client CPU and never crosses a JVM/Python boundary.
+``_ok_line`` holds the valid rows in PostgreSQL's binary COPY format
+(:mod:`spark_loaders.ingest.copy_binary`), built from the values the checks parsed; with
+``Layout.binary`` off it holds the Spark path's CSV lines instead, which is how the tests
+compare the two paths line by line.
 
 It applies only to files where the dialect is trivial, which the pre-scan establishes:
 no ``"`` anywhere (every field is the text between two commas), no blank line, no lone CR
