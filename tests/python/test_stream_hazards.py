@@ -112,12 +112,12 @@ def test_a_failing_file_is_retried_with_backoff_and_does_not_stop_the_stream(
     drop(landing, "transacoes_b.csv", _tx(2))
     original = file_load.copy_lines
 
-    def exporter_still_writing(checked, entity, *, source_file, load_id):
+    def exporter_still_writing(checked, entity, **options):
         # Every time the loader has parsed transacoes_a.csv, more of it arrives.
-        if source_file == "transacoes_a.csv":
+        if options["source_file"] == "transacoes_a.csv":
             with live.open("ab") as handle:
                 handle.write(b"9,9,2024-03-09,9.00\n")
-        return original(checked, entity, source_file=source_file, load_id=load_id)
+        return original(checked, entity, **options)
 
     monkeypatch.setattr(file_load, "copy_lines", exporter_still_writing)
     first = run_stream_quiet(spark, cfg)
