@@ -140,14 +140,45 @@
     Post-hook (outside the model's transaction) of the silver tables that the incremental
     transaction batch joins by index: VACUUM sets their visibility map, so those joins are
     index-only (no heap visit per probe), and ANALYZE gives the planner the new row counts
-    right away rather than whenever autovacuum gets to it. Nothing on Spark.
+    right away rather than whenever autovacuum gets to it. Skipped when this build was
+    incremental and its change set (track_changes) shows it changed no row. Nothing on Spark.
 -#}
 {% macro vacuum_analyze() -%}
     {{ return(adapter.dispatch('vacuum_analyze', 'condomanage')()) }}
 {%- endmacro %}
 
 {% macro default__vacuum_analyze() -%}
+    {%- if not built_without_changes() -%}
     vacuum (analyze) {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#-
+    Whether the build that just ended was incremental and changed no row: the model tracks
+    its changes and its change table holds this run's header and no signed row. False
+    whenever that cannot be told (full refresh, first build, no change table). Runs its query
+    outside any transaction (auto_begin=False): it is rendered by a post-hook that runs
+    after the model's commit, before a VACUUM.
+-#}
+{% macro built_without_changes() -%}
+    {%- if not execute or not is_incremental() or not config.get('track_changes', false) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set changes = adapter.get_relation(
+        database=this.database, schema=this.schema,
+        identifier=this.identifier ~ '__alteracoes') -%}
+    {%- if changes is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- call statement('built_without_changes', fetch_result=True, auto_begin=False) -%}
+        select
+            count(case when _sinal = 0 and _alterado_em = {{ run_started_literal() }} then 1 end)
+                as headers,
+            count(case when _sinal <> 0 then 1 end) as changed_rows
+        from {{ changes }}
+    {%- endcall -%}
+    {%- set counts = load_result('built_without_changes').table.rows[0] -%}
+    {{ return(counts[0] | int == 1 and counts[1] | int == 0) }}
 {%- endmacro %}
 
 {% macro spark__vacuum_analyze() -%}
