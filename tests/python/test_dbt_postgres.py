@@ -422,6 +422,33 @@ def test_incremental_builds_rewrite_only_the_comments_that_changed(fresh_db, wor
         assert stored_comments(fresh_db, table) == documented_comments(workdir, model), table
 
 
+@pytest.mark.slow  # three dbt builds: about 15 s
+def test_silver_entities_are_vacuumed_only_after_builds_that_changed_them(fresh_db, workdir):
+    """The `vacuum (analyze)` post-hook of silver.imoveis and silver.moradores (so that the
+    transaction batch's lookups into them are index-only) is skipped after an incremental
+    build that changed no row of the table, and still runs after one that changed some."""
+    conninfo = fresh_db.psycopg_kwargs()
+    bronze.create_postgres_bronze(conninfo)
+    bronze.insert_postgres(conninfo, [first_load()])
+    run_dbt(MODELS_AND_SEEDS, workdir=workdir)
+
+    def vacuumed_by_next_run() -> set[str]:
+        (workdir / "logs" / "dbt.log").unlink()
+        run_dbt(["run"], workdir=workdir)
+        log = (workdir / "logs" / "dbt.log").read_text()
+        return set(re.findall(r'vacuum \(analyze\) "[^"]+"\."silver"\."(\w+)"', log))
+
+    assert vacuumed_by_next_run() == set()
+    retyped = bronze.Load(
+        2, dt.datetime.now(dt.UTC), {"imoveis": [(11, "Loja", 2, Decimal("210.00"))]}
+    )
+    bronze.insert_postgres(conninfo, [retyped])
+    assert vacuumed_by_next_run() == {"imoveis"}
+    assert query(fresh_db, "select tipo, valor from silver.imoveis where imovel_id = 11") == [
+        ("Loja", Decimal("210.00"))
+    ]
+
+
 @pytest.mark.slow  # several dbt builds: 20-30 s
 def test_rows_removed_by_a_replaced_load_leave_silver_and_gold(fresh_db, workdir):
     """Bronze is append-only except when `condo load --force` replaces a load: its rows are
