@@ -53,8 +53,11 @@ totals as (
         on deltas.imovel_id = previous.imovel_id
 ),
 
+-- Markers only for the properties this run empties: every other changed property has a
+-- row in the batch, which already replaces its old one (half the batch at 10M).
 scopes as (
-    select imovel_id from deltas
+    select imovel_id from totals
+    where qtd_transacoes <= 0
 ),
 {%- else -%}
 totals as (
