@@ -72,6 +72,16 @@ def add_partition(conn: psycopg.Connection, entity: str, load_id: int) -> None:
     )
 
 
+def index_like_the_loader(conn: psycopg.Connection, entity: str, load_id: int) -> None:
+    """Rebuild a filled partition's indexes in one pass, as `condo load` builds them: its
+    btree and BRIN are created on the load's finished table (`prebuild_indexes`,
+    `prepare_attach`), never grown row by row. A BRIN on `_loaded_at` grown by the inserts
+    above leaves most of its page ranges matching any cutoff (measured: 65% of a 10M-row
+    partition's pages read for "loaded in the last 10 minutes", 1.0-1.5 s instead of
+    0.03 s), which the loader's bronze never has."""
+    conn.execute(f"reindex table {ddl.LOADS_SCHEMA}.bench_{entity}_{load_id}")
+
+
 TYPES = (
     "array['Apartamento','casa ','Cobertura','Duplex','Kitnet','Loja','Sala  Comercial','Terreno']"
 )
@@ -209,6 +219,8 @@ def bench_size(
         create_bronze(conn)
         for statement in generate_sql(n):
             conn.execute(statement)
+        for entity, load_id in LOADS:
+            index_like_the_loader(conn, entity, load_id)
         conn.execute("analyze")
         generated = time.perf_counter() - start
         print(f"[{n:,}] bronze generated in {generated:.1f}s", flush=True)
@@ -221,6 +233,7 @@ def bench_size(
 
         add_partition(conn, *APPEND_LOAD)
         conn.execute(append_sql(n, new_dates))
+        index_like_the_loader(conn, *APPEND_LOAD)
         conn.execute("analyze bronze.transacoes")
         incremental, incremental_run = run_dbt(BUILD, env, workdir)
         print(

@@ -42,28 +42,22 @@ deltas as (
     group by imovel_id
 ),
 
-previous_totals as (
-    select
-        previous.imovel_id,
-        previous.qtd_transacoes,
-        previous.valor_total
-    from {{ this }} as previous
-    inner join deltas
-        on previous.imovel_id = deltas.imovel_id
-),
-
+-- One join to the previous totals (imovel_id is unique in them).
 totals as (
     select
         deltas.imovel_id,
-        coalesce(previous_totals.qtd_transacoes, 0) + deltas.qtd_transacoes as qtd_transacoes,
-        coalesce(previous_totals.valor_total, 0) + deltas.valor_total as valor_total
+        coalesce(previous.qtd_transacoes, 0) + deltas.qtd_transacoes as qtd_transacoes,
+        coalesce(previous.valor_total, 0) + deltas.valor_total as valor_total
     from deltas
-    left join previous_totals
-        on deltas.imovel_id = previous_totals.imovel_id
+    left join {{ this }} as previous
+        on deltas.imovel_id = previous.imovel_id
 ),
 
+-- Markers only for the properties this run empties: every other changed property has a
+-- row in the batch, which already replaces its old one (half the batch at 10M).
 scopes as (
-    select imovel_id from deltas
+    select imovel_id from totals
+    where qtd_transacoes <= 0
 ),
 {%- else -%}
 totals as (
