@@ -151,3 +151,34 @@ def test_condo_load_starts_spark_only_for_a_file_that_needs_it(pg_server, tmp_pa
         assert "starting Spark" in runs[quoted].stderr
         loaded = rows(db, "select source_file, rows_loaded, rows_rejected from ops.loads")
         assert sorted(loaded) == [("transacoes.csv", 1, 1), ("transacoes.csv", 1, 1)]
+
+
+def test_a_file_changed_while_the_btree_is_built_is_not_published(
+    spark, pg_server, tmp_path, monkeypatch
+):
+    """The re-check of the bytes runs in a thread beside the id btree: a change it finds
+    there must still fail the load as changed_during_load, with nothing in bronze."""
+    from spark_loaders.ingest import sink_postgres
+
+    header = "imovel_id,morador_id,data_transacao,valor_transacao"
+    path = tmp_path / "transacoes_live.csv"
+    path.write_bytes(f"{header}\n1,2,2024-01-01,5.00\n1,2,2024-01-02,6.00\n".encode())
+    original = sink_postgres.prebuild_indexes
+
+    def exporter_appends_meanwhile(conn, staging):
+        with path.open("ab") as handle:
+            handle.write(b"1,2,2024-01-03,7.00\n")
+        original(conn, staging)
+
+    with scratch_database(pg_server, "t_vec") as db:
+        monkeypatch.setenv("CONDO_DATABASE_URL", db.url())
+        monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
+        monkeypatch.setattr(sink_postgres, "prebuild_indexes", exporter_appends_meanwhile)
+        report = load(spark, path)
+        result = report.files[0]
+        assert result.parser == "vectorised"
+        assert (result.status, result.reason) == ("failed", "changed_during_load")
+        assert rows(db, "select count(*) from bronze.transacoes") == [(0,)]
+        assert rows(db, "select status, reason from ops.loads") == [
+            ("failed", "changed_during_load")
+        ]
