@@ -14,7 +14,7 @@ a 32-bit byte length and the value, everything big-endian:
   digits on input, so it stores exactly what the text ``12.3`` or ``0012.30`` gives;
 * ``text``: the UTF-8 bytes as they are.
 
-Fixed-width fields are laid out with a numpy structured array, one record per row; a text
+Fixed-width fields are laid out in a 2-D numpy byte array, one row per line of it; a text
 field splits the row there, and the pieces are joined with Arrow's ``binary_join``.
 """
 
@@ -33,14 +33,19 @@ Kind = Literal["int4", "int8", "bool", "date", "numeric", "text"]
 
 _DAYS_1970_TO_2000 = 10957
 _NUMERIC_DIGITS = 5
-# (field type, its byte length) of each fixed-width kind.
-_FIXED: dict[str, tuple[np.dtype, int]] = {
-    "int4": (np.dtype(">i4"), 4),
-    "int8": (np.dtype(">i8"), 8),
-    "bool": (np.dtype("u1"), 1),
-    "date": (np.dtype(">i4"), 4),
-    "numeric": (np.dtype((">i2", 4 + _NUMERIC_DIGITS)), 2 * (4 + _NUMERIC_DIGITS)),
+_NUMERIC_WEIGHT = _NUMERIC_DIGITS - 2  # of the first digit: 10000^3
+_NUMERIC_HEADER = (_NUMERIC_DIGITS, _NUMERIC_WEIGHT, 0, 2)  # digits, weight, sign (+), scale
+# The big-endian value type of each fixed-width kind. A numeric is its header and digits,
+# all int16, and is laid out by _numeric_digits.
+_FIXED: dict[str, np.dtype] = {
+    "int4": np.dtype(">i4"),
+    "int8": np.dtype(">i8"),
+    "bool": np.dtype("u1"),
+    "date": np.dtype(">i4"),
 }
+_INT16 = np.dtype(">i2")
+_INT32 = np.dtype(">i4")
+_BLOCK_ROWS = 16384  # rows built at a time: about 1 MB, which stays in a 2 MB L2 cache
 
 
 def _ints(values: pa.Array) -> np.ndarray:
@@ -54,23 +59,19 @@ def _cents(values: pa.Array) -> np.ndarray:
     return words[2 * values.offset :: 2][: len(values)]
 
 
-def _numeric_words(values: pa.Array) -> np.ndarray:
-    cents = _cents(values)
-    whole, fraction = np.divmod(cents, 100)
-    out = np.empty((len(cents), 4 + _NUMERIC_DIGITS), dtype=np.int64)
-    out[:, 0] = _NUMERIC_DIGITS
-    out[:, 1] = _NUMERIC_DIGITS - 2  # weight of the first digit: 10000^3
-    out[:, 2] = 0  # sign: positive
-    out[:, 3] = 2  # display scale
-    for i in range(_NUMERIC_DIGITS - 1):  # most significant first
-        out[:, 4 + i] = (whole // 10000 ** (_NUMERIC_DIGITS - 2 - i)) % 10000
-    out[:, 4 + _NUMERIC_DIGITS - 1] = fraction * 100
-    return out
+def _numeric_digits(values: pa.Array) -> list[np.ndarray]:
+    """The five base-10000 digits of each amount, most significant first; the last is the
+    cents times 100. Below 10^13 the integer part splits into two int32 halves of eight
+    decimal digits, so the divisions run on int32 (several times faster than on int64).
+    Larger values (only in rows that are not sent) give arbitrary digits."""
+    whole, cents = np.divmod(_cents(values), 100)
+    high, low = np.divmod(whole, 100_000_000)
+    first, second = np.divmod(high.astype(np.int32), 10_000)
+    third, fourth = np.divmod(low.astype(np.int32), 10_000)
+    return [first, second, third, fourth, cents.astype(np.int32) * 100]
 
 
 def _fixed_values(kind: str, values: pa.Array) -> np.ndarray:
-    if kind == "numeric":
-        return _numeric_words(values)
     if kind == "date":
         return _ints(pc.cast(values, pa.int32())) - _DAYS_1970_TO_2000
     if kind == "bool":
@@ -78,33 +79,52 @@ def _fixed_values(kind: str, values: pa.Array) -> np.ndarray:
     return _ints(values)
 
 
-def _as_binary(records: np.ndarray) -> pa.Array:
-    """A structured array, one record per row -> a binary array of those records."""
-    width = records.dtype.itemsize
-    offsets = np.arange(len(records) + 1, dtype=np.int32) * width
-    return pa.Array.from_buffers(
-        pa.binary(), len(records), [None, pa.py_buffer(offsets), pa.py_buffer(records)]
-    )
-
-
 class _Segment:
-    """The fixed-width fields between two text fields, as one structured record per row."""
+    """The fixed-width fields between two text fields: a row template holding the constant
+    fields (field count, byte lengths, numeric headers) and, for each value column, its
+    offset in the row. Rows are built as one 2-D byte array: the template is broadcast, then
+    each value column is written through a big-endian view of its bytes. (Assigning to the
+    fields of a numpy structured array instead costs several times more.)"""
 
     def __init__(self) -> None:
-        self.names: list[str] = []
-        self.types: list[np.dtype] = []
-        self.values: list[np.ndarray | int] = []
+        self.template = bytearray()
+        self.columns: list[tuple[int, np.dtype, np.ndarray]] = []
 
-    def add(self, dtype: np.dtype, value: np.ndarray | int) -> None:
-        self.names.append(f"f{len(self.names)}")
-        self.types.append(dtype)
-        self.values.append(value)
+    def constant(self, dtype: np.dtype, value: int) -> None:
+        self.template += np.array(value, dtype=dtype).tobytes()
+
+    def column(self, dtype: np.dtype, values: np.ndarray) -> None:
+        self.columns.append((len(self.template), dtype, values))
+        self.template += bytes(dtype.itemsize)
 
     def build(self, n: int) -> pa.Array:
-        records = np.empty(n, dtype=np.dtype(list(zip(self.names, self.types, strict=True))))
-        for name, value in zip(self.names, self.values, strict=True):
-            records[name] = value
-        return _as_binary(records)
+        width = len(self.template)
+        template = np.frombuffer(bytes(self.template), dtype=np.uint8)
+        rows = np.empty((n, width), dtype=np.uint8)
+        views = [
+            (rows[:, offset : offset + dtype.itemsize].view(dtype)[:, 0], values)
+            for offset, dtype, values in self.columns
+        ]
+        # Block by block, so that the rows being written stay in the CPU cache while each
+        # of their columns is written: 2.5x faster than a pass over all rows per column.
+        for start in range(0, n, _BLOCK_ROWS):
+            stop = start + _BLOCK_ROWS
+            rows[start:stop] = template
+            for view, values in views:
+                view[start:stop] = values[start:stop]
+        offsets = np.arange(n + 1, dtype=np.int32) * width
+        return pa.Array.from_buffers(
+            pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows)]
+        )
+
+
+def _null_where_invalid(rows: pa.Array, valid: pa.Array) -> pa.Array:
+    """``rows`` with the rows where ``valid`` is False made null. The mask's bits become the
+    validity bitmap as they are (a null slot may keep its bytes; line_bytes drops them)."""
+    if valid.null_count == 0 and valid.offset == 0 and rows.offset == 0 and rows.null_count == 0:
+        _, offsets, data = rows.buffers()
+        return pa.Array.from_buffers(rows.type, len(rows), [valid.buffers()[1], offsets, data])
+    return pc.if_else(valid, rows, pa.scalar(None, rows.type))
 
 
 def encode_rows(fields: list[tuple[Kind, pa.Array]], valid: pa.Array | None = None) -> pa.Array:
@@ -115,20 +135,27 @@ def encode_rows(fields: list[tuple[Kind, pa.Array]], valid: pa.Array | None = No
     n = len(fields[0][1]) if fields else 0
     parts: list[pa.Array] = []
     segment = _Segment()
-    segment.add(np.dtype(">i2"), len(fields))
+    segment.constant(_INT16, len(fields))
     for kind, values in fields:
         if kind == "text":
             text = pc.cast(pc.fill_null(values, ""), pa.binary())
-            segment.add(np.dtype(">i4"), _ints(pc.binary_length(text)))
+            segment.column(_INT32, _ints(pc.binary_length(text)))
             parts += [segment.build(n), text]
             segment = _Segment()
             continue
-        dtype, length = _FIXED[kind]
-        segment.add(np.dtype(">i4"), length)
-        segment.add(dtype, _fixed_values(kind, values))
-    if segment.names:
+        if kind == "numeric":
+            segment.constant(_INT32, _INT16.itemsize * (4 + _NUMERIC_DIGITS))
+            for word in _NUMERIC_HEADER:
+                segment.constant(_INT16, word)
+            for digits in _numeric_digits(values):
+                segment.column(_INT16, digits)
+            continue
+        dtype = _FIXED[kind]
+        segment.constant(_INT32, dtype.itemsize)
+        segment.column(dtype, _fixed_values(kind, values))
+    if segment.template:
         parts.append(segment.build(n))
     rows = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, b"")
     if valid is not None and pc.all(valid).as_py() is False:
-        rows = pc.if_else(valid, rows, pa.scalar(None, pa.binary()))
+        rows = _null_where_invalid(rows, valid)
     return rows

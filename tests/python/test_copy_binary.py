@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from spark_loaders.ingest.copy_binary import SIGNATURE, TRAILER, encode_rows
+from spark_loaders.ingest.copy_binary import _BLOCK_ROWS, SIGNATURE, TRAILER, encode_rows
 from spark_loaders.ingest.copy_stream import copy_batches
 
 # One column per kind, text fields in the middle, adjacent and last, so that every way a row
@@ -120,3 +120,39 @@ def test_numeric_digits(cents: int) -> None:
     assert (ndigits, weight, sign, dscale) == (5, 3, 0, 2)
     total = sum(d * 10000 ** (weight - k) for k, d in enumerate(digits[:-1])) * 100
     assert total + digits[-1] // 100 == cents
+
+
+def test_rows_across_build_blocks(fresh_db) -> None:
+    """Rows are built in blocks of cache-sized runs; a run of rows longer than two blocks,
+    ending part-way into a third, arrives intact, with text fields splitting every row."""
+    n = 2 * _BLOCK_ROWS + 123
+    rows = [
+        (
+            str(i + 1),
+            f"t{i}",
+            "x" * (i % 7),
+            f"{1900 + i % 200:04d}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            f"{(i * 7919) % 10**13}.{i % 100:02d}",
+            str(i * 3 - n),
+            "t" if i % 2 else "f",
+            "",
+        )
+        for i in range(n)
+    ]
+    fields = [
+        (kind, _arrow_values(kind, [row[i] for row in rows]))
+        for i, (_, kind, _) in enumerate(COLUMNS)
+    ]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    with psycopg.connect(**fresh_db.psycopg_kwargs(), autocommit=True) as conn:
+        _tables(conn)
+        with conn.cursor().copy("copy via_text from stdin (format csv)") as copy:
+            copy.write(out.getvalue())
+        _copy_binary(conn, encode_rows(fields))
+        differ = conn.execute(
+            "select count(*) from ((table via_text except all table via_binary) "
+            "union all (table via_binary except all table via_text)) d"
+        ).fetchone()[0]
+        count = conn.execute("select count(*) from via_binary").fetchone()[0]
+    assert (count, differ) == (n, 0)
