@@ -216,6 +216,17 @@ def _parse_integer(v: pa.Array) -> Parsed:
 def _parse_date(v: pa.Array) -> Parsed:
     """``YYYY-MM-DD`` naming a real day, year 0001 to 9999: integer arithmetic, as the Spark
     path does."""
+    try:
+        # Arrow's date cast accepts exactly YYYY-MM-DD naming a real day (year 0000 too),
+        # so a block of well-formed dates, the usual case, needs no regex. It fails the
+        # whole array on one bad value; the checks below then judge each value.
+        days = pc.cast(v, pa.date32())
+    except pa.ArrowInvalid:
+        return _parse_date_checked(v)
+    return _known(pc.greater_equal(pc.cast(days, pa.int32()), _FIRST_DAY)), days
+
+
+def _parse_date_checked(v: pa.Array) -> Parsed:
     shaped = _known(pc.match_substring_regex(v, _DATE))
     text = pc.if_else(shaped, v, _NULL_TEXT)
     try:  # Arrow's ISO parser checks the calendar, but fails the whole array on a bad day

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from defect_rows import DATES
 
 from spark_loaders.domain import BY_NAME
 from spark_loaders.errors import CondoError
@@ -21,6 +23,7 @@ from spark_loaders.ingest.header import HeaderError, map_header
 from spark_loaders.ingest.ids import id_outcome, positional_base
 from spark_loaders.ingest.ledger import PreviousLoad
 from spark_loaders.ingest.prescan import prescan
+from spark_loaders.ingest.records_arrow import _parse_date, _parse_date_checked
 
 
 @pytest.mark.parametrize(
@@ -145,7 +148,6 @@ def test_prescan_detects_bad_utf8_and_nul(tmp_path: Path) -> None:
 
 def test_line_bytes_sends_only_the_non_null_lines() -> None:
     """A null slot made by if_else still covers the other branch's bytes in the buffer."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     from spark_loaders.ingest.copy_stream import line_bytes
@@ -197,3 +199,63 @@ def test_verify_lines_sees_a_duplicate_line_offset_by_a_lost_one() -> None:
     broken = [line if line != 6 else 5 for line in range(2, 12)]
     with pytest.raises(RuntimeError, match="line numbering check failed"):
         verify_lines((2, 11), stats_of(broken))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *DATES,
+        "2023-01-01T00:00", "2023-01-01 00:00:00", "+2023-01-01", "-023-01-01", "2023-01-01Z",
+        "99999-01-01", "2023-0a-01", "2023-01-+1", "\uff12\uff10\uff12\uff13-01-01", "2023-01-01\x00",
+    ],
+)  # fmt: skip
+def test_date_fast_path_judges_each_value_as_the_checks_do(text: str) -> None:
+    """A block of dates is first cast whole by Arrow, with no regex; one value alone takes
+    that path whenever Arrow parses it. It must accept and read exactly what the per-value
+    checks (shape, calendar, year 0001 on) accept."""
+    values = pa.array([text], pa.string())
+    fast_ok, fast_days = _parse_date(values)
+    checked_ok, checked_days = _parse_date_checked(values)
+    assert fast_ok.to_pylist() == checked_ok.to_pylist()
+    if checked_ok[0].as_py():
+        assert fast_days is not None and checked_days is not None
+        assert fast_days[0] == checked_days[0]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
+def test_prescan_content_hash_is_the_record_digest(tmp_path: Path, monkeypatch, chunk) -> None:
+    """The pre-scan takes the bytes' SHA-256 as the content hash of a file it finds already
+    canonical, and feeds or re-reads a RecordDigest otherwise: either way it must be the
+    RecordDigest of a separate full pass, whatever chunk first shows a BOM, a CR or the
+    blank tail."""
+    import hashlib
+
+    from spark_loaders.ingest import prescan as prescan_module
+
+    monkeypatch.setattr(prescan_module, "CHUNK", chunk)
+    samples = [
+        b"a,b\n1,2\n",
+        b"a,b\n1,2\n\n",
+        b"a,b\n1,2\n \t\n\n",
+        b"a,b\n1,2 \t\n",
+        b"a,b\n1,2",
+        b"a,b\n1,2\r\n",
+        b"a,b\n1,2\n3,4\r\n5,6\n",
+        b"a,b\n1,\r2\n",
+        b"a,b\n1,2\r",
+        b"\xef\xbb\xbfa,b\n1,2\n",
+        b"\xef\xbb",
+        b"\xef",
+        b"",
+        b"\n \n",
+        b"x",
+        b"\n",
+    ]
+    for data in samples:
+        path = tmp_path / "f.csv"
+        path.write_bytes(data)
+        scan = prescan_module.prescan(path)
+        assert scan.sha256 == hashlib.sha256(data).hexdigest(), data
+        assert scan.content_hash == prescan_module.record_digest(path), data
+    path.write_bytes(b"a,b\n1,2\n")
+    assert prescan_module.prescan(path).content_hash == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
