@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,23 +127,57 @@ def raw_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def prescan(path: Path) -> Prescan:
-    digest = hashlib.sha256()
+def record_digest(path: Path) -> str:
+    """The file's :class:`RecordDigest`, read once more."""
     records = RecordDigest()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            records.update(chunk)
+    return records.hexdigest()
+
+
+def _ends_canonically(last: bytes) -> bool:
+    """Does a file whose last chunk is ``last`` end as RecordDigest's canonical form does:
+    something other than blanks in that chunk, then exactly one newline, as the last byte?
+    (Spaces and tabs may come before that newline.)"""
+    kept = _len_without_trailing(last, RecordDigest._BLANK)
+    return kept > 0 and last.endswith(b"\n") and last.count(b"\n", kept) == 1
+
+
+def _hash_chunk(digest, records: RecordDigest | None, chunk: bytes) -> None:
+    digest.update(chunk)
+    if records is not None:
+        records.update(chunk)
+
+
+def prescan(path: Path) -> Prescan:
+    """The pre-scan. Each chunk is hashed in a second thread while this one checks it
+    (hashlib releases the GIL), so the two cost about the larger of them rather than their
+    sum. Most files are already in RecordDigest's canonical form (no BOM, no CR, one final
+    newline), and for them the content hash is the SHA-256 of the bytes: it is computed
+    once. A file that starts with a BOM or has a CR in its first chunk feeds a RecordDigest
+    as well; any other non-canonical file is read a second time for it."""
+    digest = hashlib.sha256()
+    records: RecordDigest | None = None
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     size = 0
     lines_before = 0
     has_quote = False
     maybe_blank = False
     lone_cr = False
+    has_cr = False
     error: str | None = None
     newlines_at = [0]
     previous = b"\n"  # the first line is checked as if a newline preceded it
     last = b""
-    with path.open("rb") as handle:
+    with (
+        path.open("rb") as handle,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="prescan-hash") as hasher,
+    ):
         while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            records.update(chunk)
+            if size == 0 and (chunk.startswith(BOM[:1]) or b"\r" in chunk):
+                records = RecordDigest()
+            hashed = hasher.submit(_hash_chunk, digest, records, chunk)
             if error is None:
                 error = _check_chunk(decoder, chunk, size, lines_before)
             for start in range(0, len(chunk), INDEX_STEP):
@@ -151,27 +186,35 @@ def prescan(path: Path) -> Prescan:
             has_quote = has_quote or b'"' in chunk
             if not maybe_blank:
                 maybe_blank = _maybe_blank(previous[-1:], chunk)
-            if not lone_cr and (b"\r" in chunk or previous.endswith(b"\r")):
+            has_cr = has_cr or b"\r" in chunk
+            if not lone_cr and has_cr:
                 lone_cr = _has_lone_cr(previous[-1:], chunk)
             previous = chunk
-            last = chunk[-1:]
+            last = chunk
             size += len(chunk)
+            hashed.result()
     if error is None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             error = "not valid UTF-8: the file ends in the middle of a multi-byte character"
-    physical = lines_before + (1 if size and last != b"\n" else 0)
+    sha256 = digest.hexdigest()
+    if records is not None:
+        content_hash = records.hexdigest()
+    else:
+        canonical = not has_cr and _ends_canonically(last)
+        content_hash = sha256 if canonical else record_digest(path)
+    physical = lines_before + (1 if size and last[-1:] != b"\n" else 0)
     return Prescan(
-        digest.hexdigest(),
+        sha256,
         size,
         error,
         has_quote,
         maybe_blank,
         tuple(newlines_at),
         physical,
-        records.hexdigest(),
-        lone_cr or last == b"\r",
+        content_hash,
+        lone_cr or last[-1:] == b"\r",
     )
 
 
