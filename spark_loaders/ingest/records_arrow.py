@@ -300,6 +300,8 @@ def _column_flags(
         return empty, "too_long", pc.greater(pc.utf8_length(v), column.max_len), None
     reason, parse = _PARSERS[column.kind]
     valid, parsed = parse(v)
+    if column.kind == "id":  # the row's id as written to bronze: null where it is not valid
+        parsed = pc.if_else(valid, parsed, pa.scalar(None, pa.int64()))
     return empty, reason, pc.and_(pc.invert(empty), pc.invert(valid)), parsed
 
 
@@ -364,8 +366,7 @@ def check_block(block: bytes, first_line: int, layout: Layout) -> pa.RecordBatch
         values[name] = pc.utf8_trim(fields[index], TRIM_CHARS) if trim else fields[index]
     mask, parsed = _mask(entity, values, n)
     if layout.id_base is None:
-        ok_id, number = _parse_integer(values[entity.id_column])
-        ids = pc.if_else(ok_id, number, pa.scalar(None, pa.int64()))
+        ids = parsed[entity.id_column]  # parsed once, by the checks
     else:
         ids = pc.add(pc.subtract(lines, layout.header_line), layout.id_base)
     valid = pc.equal(mask, 0)
