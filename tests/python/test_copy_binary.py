@@ -68,18 +68,23 @@ def _copy_binary(conn: psycopg.Connection, rows: pa.Array) -> None:
         copy_batches(cursor, statement, [rows], header=SIGNATURE, trailer=TRAILER)
 
 
-def test_binary_rows_equal_text_rows(fresh_db) -> None:
+def _load_both_ways(conn: psycopg.Connection, rows: list[tuple]) -> None:
+    """The rows into via_text as CSV and into via_binary as encoded binary rows."""
     fields = [
-        (kind, _arrow_values(kind, [row[i] for row in ROWS]))
+        (kind, _arrow_values(kind, [row[i] for row in rows]))
         for i, (_, kind, _) in enumerate(COLUMNS)
     ]
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(ROWS)
+    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
+    _tables(conn)
+    with conn.cursor().copy("copy via_text from stdin (format csv)") as copy:
+        copy.write(out.getvalue())
+    _copy_binary(conn, encode_rows(fields))
+
+
+def test_binary_rows_equal_text_rows(fresh_db) -> None:
     with psycopg.connect(**fresh_db.psycopg_kwargs(), autocommit=True) as conn:
-        _tables(conn)
-        with conn.cursor().copy("copy via_text from stdin (format csv)") as copy:
-            copy.write(out.getvalue())
-        _copy_binary(conn, encode_rows(fields))
+        _load_both_ways(conn, ROWS)
         expected = _rows_of(conn, "via_text")
         assert len(expected) == len(ROWS)
         assert _rows_of(conn, "via_binary") == expected
@@ -139,17 +144,8 @@ def test_rows_across_build_blocks(fresh_db) -> None:
         )
         for i in range(n)
     ]
-    fields = [
-        (kind, _arrow_values(kind, [row[i] for row in rows]))
-        for i, (_, kind, _) in enumerate(COLUMNS)
-    ]
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows(rows)
     with psycopg.connect(**fresh_db.psycopg_kwargs(), autocommit=True) as conn:
-        _tables(conn)
-        with conn.cursor().copy("copy via_text from stdin (format csv)") as copy:
-            copy.write(out.getvalue())
-        _copy_binary(conn, encode_rows(fields))
+        _load_both_ways(conn, rows)
         differ = conn.execute(
             "select count(*) from ((table via_text except all table via_binary) "
             "union all (table via_binary except all table via_text)) d"

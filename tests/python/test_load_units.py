@@ -163,7 +163,11 @@ def test_line_bytes_sends_only_the_non_null_lines() -> None:
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
 def test_prescan_dialect_facts_hold_across_chunk_seams(tmp_path: Path, monkeypatch, chunk) -> None:
     """lone_cr and maybe_blank are found whichever chunk boundary splits the bytes that
-    decide them (a CR ending one chunk, its LF starting the next)."""
+    decide them (a CR ending one chunk, its LF starting the next). The content hash is the
+    RecordDigest of a separate full pass, whichever chunk first shows a BOM, a CR or the
+    blank tail: the pre-scan takes the bytes' SHA-256 for a file it finds canonical, and
+    feeds or re-reads a RecordDigest otherwise."""
+    import hashlib
     import re
 
     from spark_loaders.ingest import prescan as prescan_module
@@ -178,6 +182,16 @@ def test_prescan_dialect_facts_hold_across_chunk_seams(tmp_path: Path, monkeypat
         b"a,b\n1,2\n\r\n",
         b"\ta,b\n1,2",
         b"a,b\n1,2\n",
+        b"a,b\n1,2\n \t\n\n",
+        b"a,b\n1,2 \t\n",
+        b"a,b\n1,2\n3,4\r\n5,6\n",
+        b"\xef\xbb\xbfa,b\n1,2\n",
+        b"\xef\xbb",
+        b"\xef",
+        b"",
+        b"\n \n",
+        b"\n",
+        b"x",
     ]
     for data in samples:
         path = tmp_path / "f.csv"
@@ -185,6 +199,10 @@ def test_prescan_dialect_facts_hold_across_chunk_seams(tmp_path: Path, monkeypat
         scan = prescan_module.prescan(path)
         assert scan.lone_cr == bool(re.search(rb"\r(?!\n)", data)), data
         assert scan.maybe_blank == bool(re.search(rb"(^|\n)[\n\r \t]", data)), data
+        assert scan.sha256 == hashlib.sha256(data).hexdigest(), data
+        assert scan.content_hash == prescan_module.record_digest(path), data
+    path.write_bytes(b"a,b\n1,2\n")  # canonical: the ledger's older byte hashes still match
+    assert prescan_module.prescan(path).content_hash == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
 
 
 def test_verify_lines_sees_a_duplicate_line_offset_by_a_lost_one() -> None:
@@ -220,42 +238,3 @@ def test_date_fast_path_judges_each_value_as_the_checks_do(text: str) -> None:
     if checked_ok[0].as_py():
         assert fast_days is not None and checked_days is not None
         assert fast_days[0] == checked_days[0]
-
-
-@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8 << 20])
-def test_prescan_content_hash_is_the_record_digest(tmp_path: Path, monkeypatch, chunk) -> None:
-    """The pre-scan takes the bytes' SHA-256 as the content hash of a file it finds already
-    canonical, and feeds or re-reads a RecordDigest otherwise: either way it must be the
-    RecordDigest of a separate full pass, whatever chunk first shows a BOM, a CR or the
-    blank tail."""
-    import hashlib
-
-    from spark_loaders.ingest import prescan as prescan_module
-
-    monkeypatch.setattr(prescan_module, "CHUNK", chunk)
-    samples = [
-        b"a,b\n1,2\n",
-        b"a,b\n1,2\n\n",
-        b"a,b\n1,2\n \t\n\n",
-        b"a,b\n1,2 \t\n",
-        b"a,b\n1,2",
-        b"a,b\n1,2\r\n",
-        b"a,b\n1,2\n3,4\r\n5,6\n",
-        b"a,b\n1,\r2\n",
-        b"a,b\n1,2\r",
-        b"\xef\xbb\xbfa,b\n1,2\n",
-        b"\xef\xbb",
-        b"\xef",
-        b"",
-        b"\n \n",
-        b"x",
-        b"\n",
-    ]
-    for data in samples:
-        path = tmp_path / "f.csv"
-        path.write_bytes(data)
-        scan = prescan_module.prescan(path)
-        assert scan.sha256 == hashlib.sha256(data).hexdigest(), data
-        assert scan.content_hash == prescan_module.record_digest(path), data
-    path.write_bytes(b"a,b\n1,2\n")
-    assert prescan_module.prescan(path).content_hash == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
