@@ -121,12 +121,14 @@ create table if not exists ops.loads (
     replaced_by bigint,
     reason text,
     duplicate_of bigint,
+    parser text,
     started_at timestamptz not null,
     finished_at timestamptz not null,
     check (rows_read = rows_loaded + rows_rejected)
 );
 alter table ops.loads add column if not exists reason text;
 alter table ops.loads add column if not exists duplicate_of bigint;
+alter table ops.loads add column if not exists parser text;
 create unique index if not exists loads_one_loaded_per_content
     on ops.loads (entity, content_hash) where status = 'loaded';
 create index if not exists loads_by_file on ops.loads (source_file, started_at);

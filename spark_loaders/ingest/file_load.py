@@ -153,7 +153,7 @@ def load_file(
                 _record_duplicate(conn, entry, result, previous)
                 return result
             written = _write(spark, conn, conninfo, staging, file, source, scan)
-            result.parser = written.parser
+            result.parser = entry.parser = written.parser
             ids = id_outcome(file.base, written.stats)
             # Everything is parsed and written (not yet visible): the bytes must still be
             # those that were hashed, or the rows may come from a half-written file. A bulk

@@ -34,6 +34,7 @@ class LedgerEntry:
     stream_batch_id: int | None = None
     reason: str | None = None  # a short code: changed_during_load, symlink, unreadable, ...
     duplicate_of: int | None = None  # for a skip: the load whose records these are
+    parser: str | None = None  # how the rows were read (report.FileResult.parser)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,10 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             load_id, entity, source_file, source_path, content_hash, size_bytes, status,
             has_ids, rows_read, rows_loaded, rows_rejected, rows_repaired, rejects_by_reason,
             id_min, id_max, warnings, error, mode, stream_query_id, stream_batch_id,
-            reason, duplicate_of, started_at, finished_at
+            reason, duplicate_of, parser, started_at, finished_at
         ) values (
             %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
-            %s, %s, %s, clock_timestamp()
+            %s, %s, %s, %s, clock_timestamp()
         )
         """,
         (
@@ -104,6 +105,7 @@ def insert(conn: psycopg.Connection, entry: LedgerEntry) -> None:
             entry.stream_batch_id,
             entry.reason,
             entry.duplicate_of,
+            entry.parser,
             entry.started_at,
         ),
     )

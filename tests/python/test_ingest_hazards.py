@@ -193,8 +193,10 @@ def test_an_older_ledger_gets_the_new_columns(fresh_db) -> None:
 
     with psycopg.connect(fresh_db.url(), autocommit=True) as conn:
         ensure_schema(conn)
-        # A database created before reason/duplicate_of existed.
-        conn.execute("alter table ops.loads drop column reason, drop column duplicate_of")
+        # A database created before reason, duplicate_of and parser existed.
+        conn.execute(
+            "alter table ops.loads drop column reason, drop column duplicate_of, drop column parser"
+        )
         ensure_schema(conn)
         columns = {
             r[0]
@@ -203,7 +205,7 @@ def test_an_older_ledger_gets_the_new_columns(fresh_db) -> None:
                 "where table_schema = 'ops' and table_name = 'loads'"
             )
         }
-    assert {"reason", "duplicate_of"} <= columns
+    assert {"reason", "duplicate_of", "parser"} <= columns
 
 
 def test_a_ledger_written_with_byte_hashes_still_skips_the_same_file(spark, fresh_db) -> None:

@@ -114,6 +114,9 @@ def test_which_files_take_the_vectorised_path(spark, pg_server, tmp_path, monkey
         assert parsers["transacoes_plain.csv"] == "vectorised"
         for name in ("transacoes_quoted.csv", "transacoes_blank.csv", "transacoes_cr.csv"):
             assert parsers[name] != "vectorised", name
+        # The ledger keeps it, for whoever asks later why a load took the time it took.
+        assert dict(rows(db, "select source_file, parser from ops.loads")) == parsers
+        assert None not in parsers.values()
         assert by_name["transacoes_empty.csv"].rows_read == 0
         # The lone CR is data, not a line end: one line of seven fields, rejected.
         assert by_name["transacoes_cr.csv"].rows_rejected == 1
@@ -179,6 +182,6 @@ def test_a_file_changed_while_the_btree_is_built_is_not_published(
         assert result.parser == "vectorised"
         assert (result.status, result.reason) == ("failed", "changed_during_load")
         assert rows(db, "select count(*) from bronze.transacoes") == [(0,)]
-        assert rows(db, "select status, reason from ops.loads") == [
-            ("failed", "changed_during_load")
+        assert rows(db, "select status, reason, parser from ops.loads") == [
+            ("failed", "changed_during_load", "vectorised")
         ]
