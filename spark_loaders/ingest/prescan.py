@@ -118,22 +118,23 @@ class Prescan:
             return self.newlines_at[step] + handle.read(offset - step * INDEX_STEP).count(b"\n")
 
 
-def raw_sha256(path: Path) -> str:
-    """SHA-256 of the file's bytes (the pre-scan's ``sha256``), read once more."""
-    digest = hashlib.sha256()
+def _read_into(path: Path, digest) -> str:
+    """Feed the file's bytes to ``digest`` (a hashlib object or a RecordDigest), chunk by
+    chunk; its hex digest."""
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
+def raw_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes (the pre-scan's ``sha256``), read once more."""
+    return _read_into(path, hashlib.sha256())
+
+
 def record_digest(path: Path) -> str:
     """The file's :class:`RecordDigest`, read once more."""
-    records = RecordDigest()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            records.update(chunk)
-    return records.hexdigest()
+    return _read_into(path, RecordDigest())
 
 
 def _ends_canonically(last: bytes) -> bool:
