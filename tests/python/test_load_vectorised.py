@@ -161,22 +161,34 @@ def test_a_file_changed_while_the_btree_is_built_is_not_published(
 ):
     """The re-check of the bytes runs in a thread beside the id btree: a change it finds
     there must still fail the load as changed_during_load, with nothing in bronze."""
-    from spark_loaders.ingest import sink_postgres
+    import threading
+
+    from spark_loaders.ingest import file_load, sink_postgres
 
     header = "imovel_id,morador_id,data_transacao,valor_transacao"
     path = tmp_path / "transacoes_live.csv"
     path.write_bytes(f"{header}\n1,2,2024-01-01,5.00\n1,2,2024-01-02,6.00\n".encode())
-    original = sink_postgres.prebuild_indexes
+    build_btree = sink_postgres.prebuild_indexes
+    verify_unchanged = file_load.verify_unchanged
+    appended = threading.Event()
 
     def exporter_appends_meanwhile(conn, staging):
         with path.open("ab") as handle:
             handle.write(b"1,2,2024-01-03,7.00\n")
-        original(conn, staging)
+        appended.set()
+        build_btree(conn, staging)
+
+    def recheck_after_the_append(*args):
+        # The two run at once; without this the re-check of a 3-line file may finish
+        # before the append, and the load then rightly publishes the bytes it read.
+        assert appended.wait(60)
+        verify_unchanged(*args)
 
     with scratch_database(pg_server, "t_vec") as db:
         monkeypatch.setenv("CONDO_DATABASE_URL", db.url())
         monkeypatch.setenv("CONDO_LOAD_BULK_MIN_BYTES", "0")
         monkeypatch.setattr(sink_postgres, "prebuild_indexes", exporter_appends_meanwhile)
+        monkeypatch.setattr(file_load, "verify_unchanged", recheck_after_the_append)
         report = load(spark, path)
         result = report.files[0]
         assert result.parser == "vectorised"
